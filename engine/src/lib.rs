@@ -1,0 +1,14 @@
+//! medic-engine: Medic's workflow language and durable runtime.
+//!
+//! A workflow file is parsed into a span-aware YAML tree ([`yaml`]), checked as a whole
+//! with every problem reported at once ([`validate`], [`diagnostic`]), turned into a
+//! typed [`workflow::Workflow`] whose steps form a DAG ([`dag`]), and executed by the
+//! [`runtime`], which writes every state change to the [`store`] before acting on it so
+//! that a killed process resumes without repeating finished steps. This crate knows no
+//! HTTP framework, GitHub or Slack: actions live in `medic-actions`.
+
+pub mod action;
+pub mod raw;
+pub mod schema;
+pub mod secrets;
+pub mod workflow;
