@@ -8,13 +8,14 @@
 //! HTTP framework, GitHub or Slack: actions live in `medic-actions`.
 
 pub mod action;
+pub mod approval;
 pub mod expr;
 pub mod raw;
+pub mod runtime;
 pub mod schema;
 pub mod secrets;
-pub mod workflow;
 pub mod store;
-pub mod runtime;
+pub mod workflow;
 
 /// The candidate closest to `name`, when one is close enough to be a likely typo.
 pub fn suggest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
