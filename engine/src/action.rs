@@ -87,7 +87,11 @@ pub struct StepError {
 impl StepError {
     /// A failure with no outputs.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        StepError { kind, message: message.into(), outputs: Outputs::new() }
+        StepError {
+            kind,
+            message: message.into(),
+            outputs: Outputs::new(),
+        }
     }
 
     /// Attach outputs gathered before the failure.
@@ -300,7 +304,10 @@ impl StepContext {
     /// Append a line to the attempt's log, with secrets masked.
     pub fn log(&self, line: impl AsRef<str>) {
         let masked = self.masker.mask(line.as_ref());
-        self.logs.lock().unwrap_or_else(|e| e.into_inner()).push(masked.into_owned());
+        self.logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(masked.into_owned());
     }
 
     /// The attempt's log so far.
@@ -366,7 +373,10 @@ impl<A: Action> DynAction for A {
 
     async fn run_json(&self, config: Value, ctx: &StepContext) -> Result<StepOutcome, StepError> {
         let config: A::Config = serde_json::from_value(config).map_err(|e| {
-            StepError::new(ErrorKind::Config, format!("`with` of a `{}` step: {e}", A::NAME))
+            StepError::new(
+                ErrorKind::Config,
+                format!("`with` of a `{}` step: {e}", A::NAME),
+            )
         })?;
         self.run(config, ctx).await
     }

@@ -12,3 +12,4 @@ pub mod raw;
 pub mod schema;
 pub mod secrets;
 pub mod workflow;
+pub mod yaml;

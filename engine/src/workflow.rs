@@ -201,16 +201,26 @@ impl RetryPolicy {
         }
         match &self.on {
             Some(kinds) => kinds.contains(&kind),
-            None => !matches!(kind, ErrorKind::Rejected | ErrorKind::Config | ErrorKind::Cancelled),
+            None => !matches!(
+                kind,
+                ErrorKind::Rejected | ErrorKind::Config | ErrorKind::Cancelled
+            ),
         }
     }
 
     /// The delay before attempt `attempt + 1`. `unit` in [0, 1) drives the jitter, so
     /// tests can pin it.
     pub fn delay(&self, attempt: u32, unit: f64) -> Duration {
-        let exp = self.factor.max(1.0).powi(attempt.saturating_sub(1).min(64) as i32);
+        let exp = self
+            .factor
+            .max(1.0)
+            .powi(attempt.saturating_sub(1).min(64) as i32);
         let base = (self.initial.as_secs_f64() * exp).min(self.max.as_secs_f64());
-        let secs = if self.jitter { base * (0.5 + 0.5 * unit.clamp(0.0, 1.0)) } else { base };
+        let secs = if self.jitter {
+            base * (0.5 + 0.5 * unit.clamp(0.0, 1.0))
+        } else {
+            base
+        };
         Duration::from_secs_f64(secs.max(0.0))
     }
 }
@@ -237,18 +247,28 @@ mod tests {
 
     #[test]
     fn jitter_stays_between_half_and_full() {
-        let p = RetryPolicy { initial: Duration::from_secs(4), ..RetryPolicy::default() };
+        let p = RetryPolicy {
+            initial: Duration::from_secs(4),
+            ..RetryPolicy::default()
+        };
         assert_eq!(p.delay(1, 0.0), Duration::from_secs(2));
         assert_eq!(p.delay(1, 1.0), Duration::from_secs(4));
     }
 
     #[test]
     fn retry_respects_kinds_and_attempts() {
-        let p = RetryPolicy { max_attempts: 3, on: Some(vec![ErrorKind::Timeout]), ..Default::default() };
+        let p = RetryPolicy {
+            max_attempts: 3,
+            on: Some(vec![ErrorKind::Timeout]),
+            ..Default::default()
+        };
         assert!(p.should_retry(ErrorKind::Timeout, 1));
         assert!(!p.should_retry(ErrorKind::Failed, 1));
         assert!(!p.should_retry(ErrorKind::Timeout, 3));
-        let d = RetryPolicy { max_attempts: 2, ..Default::default() };
+        let d = RetryPolicy {
+            max_attempts: 2,
+            ..Default::default()
+        };
         assert!(d.should_retry(ErrorKind::Failed, 1));
         assert!(!d.should_retry(ErrorKind::Rejected, 1));
     }
