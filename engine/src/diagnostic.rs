@@ -71,7 +71,10 @@ impl Diagnostic {
 
     /// A warning with no location yet.
     pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message)
+        }
     }
 
     /// Point at a span of the source.
@@ -184,7 +187,11 @@ fn render_one(d: &Diagnostic, source: &str, color: bool) -> String {
     .with_message(&d.message);
     let mut notes = Vec::new();
     match &d.span {
-        Some(span) if span.end <= source.len() && source.is_char_boundary(span.start) && source.is_char_boundary(span.end) => {
+        Some(span)
+            if span.end <= source.len()
+                && source.is_char_boundary(span.start)
+                && source.is_char_boundary(span.end) =>
+        {
             let label = cs::Label::primary((), span.clone());
             diag = diag.with_labels(vec![match &d.label {
                 Some(text) => label.with_message(text),
@@ -215,7 +222,12 @@ fn render_one(d: &Diagnostic, source: &str, color: bool) -> String {
     };
     // Rendering only fails on spans outside the file, which are filtered above; still,
     // never lose a diagnostic to a rendering problem.
-    rendered.unwrap_or_else(|_| format!("error[{}]: {}\n  --> {}:{}:{}\n", d.code, d.message, name, d.line, d.col))
+    rendered.unwrap_or_else(|_| {
+        format!(
+            "error[{}]: {}\n  --> {}:{}:{}\n",
+            d.code, d.message, name, d.line, d.col
+        )
+    })
 }
 
 /// Diagnostics as a JSON array, for `--output json`.
@@ -239,7 +251,10 @@ mod tests {
             did_you_mean("continue_on_eror", ["continue_on_error", "timeout"]).as_deref(),
             Some("did you mean `continue_on_error`?")
         );
-        assert_eq!(suggest("Europe/Pari", ["Europe/Paris", "Europe/Oslo"]).as_deref(), Some("Europe/Paris"));
+        assert_eq!(
+            suggest("Europe/Pari", ["Europe/Paris", "Europe/Oslo"]).as_deref(),
+            Some("Europe/Paris")
+        );
     }
 
     #[test]
@@ -254,7 +269,10 @@ mod tests {
             .locate(Path::new("wf.yaml"), source);
         assert_eq!((d.line, d.col), (4, 11));
         let text = render(&[d], source, false);
-        assert!(text.contains("error[unknown-action]: unknown action `shel`"), "{text}");
+        assert!(
+            text.contains("error[unknown-action]: unknown action `shel`"),
+            "{text}"
+        );
         assert!(text.contains("wf.yaml:4:11"), "{text}");
         assert!(text.contains("^^^^ not a registered action"), "{text}");
         assert!(text.contains("= at `steps.a.uses`"), "{text}");
@@ -264,7 +282,9 @@ mod tests {
 
     #[test]
     fn colour_adds_escape_codes() {
-        let d = Diagnostic::error("x", "y").at(Span::new(0, 1)).locate(Path::new("f"), "a\n");
+        let d = Diagnostic::error("x", "y")
+            .at(Span::new(0, 1))
+            .locate(Path::new("f"), "a\n");
         assert!(render(&[d], "a\n", true).contains('\u{1b}'));
     }
 

@@ -11,6 +11,7 @@ pub mod action;
 pub mod diagnostic;
 pub mod raw;
 pub mod schema;
+pub mod schema_check;
 pub mod secrets;
 pub mod workflow;
 pub mod yaml;
