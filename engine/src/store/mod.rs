@@ -1,0 +1,807 @@
+//! The durable store: runs, step instances, attempts, events and approvals.
+//!
+//! A SQLite file by default (`.medic/medic.db`, zero setup) and Postgres when the database
+//! URL starts with `postgres://` (many workers). Both have embedded migrations and share
+//! one set of queries: times are BIGINT milliseconds, JSON is TEXT, and parameters are
+//! written `$1, $2…` in order of first use, which SQLite reads as numbered parameters.
+//! The runtime writes every state change here before acting on it.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::Value;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Row, SqlitePool};
+
+mod records;
+pub use records::*;
+
+/// A store failure. Messages never contain the database password.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL could not be used.
+    #[error("database URL: {0}")]
+    Url(String),
+    /// The database refused or failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored JSON column did not parse.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The change conflicts with the current state (e.g. an approval already decided).
+    #[error("{0}")]
+    Conflict(String),
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Run the same query code on whichever backend this store has. The SQL text is shared;
+/// only the pool type differs.
+macro_rules! on_pool {
+    ($self:expr, $pool:ident => $body:expr) => {
+        match &$self.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Handle to the store. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({:?})", self.backend)
+    }
+}
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A Postgres server.
+    Postgres,
+}
+
+fn migrations(backend: Backend) -> Migrator {
+    let sql: &'static str = match backend {
+        Backend::Sqlite => include_str!("../../migrations/sqlite/20261126000001_init.sql"),
+        Backend::Postgres => include_str!("../../migrations/postgres/20261126000001_init.sql"),
+    };
+    use sqlx::SqlSafeStr;
+    Migrator::with_migrations(vec![Migration::new(
+        20261126000001,
+        "init".into(),
+        MigrationType::Simple,
+        sql.into_sql_str(),
+        false,
+    )])
+}
+
+/// Milliseconds since the epoch.
+pub fn to_millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// The time a millisecond count stands for.
+pub fn from_millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn json_text(v: &Value) -> String {
+    v.to_string()
+}
+
+fn parse_json(text: Option<String>, what: &str) -> Result<Value> {
+    match text {
+        None => Ok(Value::Null),
+        Some(t) => serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("{what}: {e}"))),
+    }
+}
+
+/// Remove a password from a database URL before it is shown anywhere.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Store {
+    /// Open (creating when needed) and migrate the store at `url`: `postgres://…` or
+    /// `postgresql://…` for Postgres, `sqlite://path`, `sqlite::memory:` or a plain path
+    /// for SQLite.
+    pub async fn connect(url: &str) -> Result<Store> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Url(format!("{}: {e}", redact_url(url))))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
+            migrations(Backend::Postgres).run(&pool).await?;
+            return Ok(Store { pool: Pool::Postgres(pool), backend: Backend::Postgres });
+        }
+        let opts = if url == "sqlite::memory:" {
+            SqliteConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?
+        } else {
+            let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+            if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", parent.display())))?;
+            }
+            SqliteConnectOptions::new().filename(path).create_if_missing(true)
+        };
+        let opts = opts
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode: a committed transaction survives a process crash
+            // (kill -9); only an OS crash may lose the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        // One connection for an in-memory database: each connection would see its own.
+        let max = if url == "sqlite::memory:" { 1 } else { 4 };
+        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(opts).await?;
+        migrations(Backend::Sqlite).run(&pool).await?;
+        Ok(Store { pool: Pool::Sqlite(pool), backend: Backend::Sqlite })
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Record a new run and its step instances in one transaction.
+    pub async fn create_run(&self, run: &NewRun, steps: &[NewStepRun]) -> Result<()> {
+        let now = to_millis(Utc::now());
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO runs (id, workflow, workflow_path, source, inputs, trigger_data, status, \
+                 created_at, updated_at, owner, lease_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)",
+            )
+            .bind(&run.id)
+            .bind(&run.workflow)
+            .bind(&run.workflow_path)
+            .bind(&run.source)
+            .bind(json_text(&run.inputs))
+            .bind(json_text(&run.trigger))
+            .bind(RunStatus::Running.as_str())
+            .bind(now)
+            .bind(&run.owner)
+            .bind(run.lease_until.map(to_millis))
+            .execute(&mut *tx)
+            .await?;
+            for step in steps {
+                sqlx::query(
+                    "INSERT INTO step_runs (run_id, step_key, step_id, item_index, status, idempotency_key) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&run.id)
+                .bind(&step.key)
+                .bind(&step.step_id)
+                .bind(step.item_index)
+                .bind(StepStatus::Pending.as_str())
+                .bind(&step.idempotency_key)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query("INSERT INTO events (run_id, step_key, kind, data, at) VALUES ($1, NULL, 'run_created', $2, $3)")
+                .bind(&run.id)
+                .bind(json_text(&serde_json::json!({"workflow": run.workflow})))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Add step instances discovered while running (the items of a `for_each`).
+    /// Existing keys are left untouched, so re-running the expansion is harmless.
+    pub async fn add_step_runs(&self, run_id: &str, steps: &[NewStepRun]) -> Result<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for step in steps {
+                sqlx::query(
+                    "INSERT INTO step_runs (run_id, step_key, step_id, item_index, status, idempotency_key) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id, step_key) DO NOTHING",
+                )
+                .bind(run_id)
+                .bind(&step.key)
+                .bind(&step.step_id)
+                .bind(step.item_index)
+                .bind(StepStatus::Pending.as_str())
+                .bind(&step.idempotency_key)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// One run.
+    pub async fn run(&self, id: &str) -> Result<RunRecord> {
+        const SQL: &str = "SELECT id, workflow, workflow_path, source, inputs, trigger_data, status, error, \
+             created_at, updated_at, finished_at, owner, lease_until, cancel_requested FROM runs WHERE id = $1";
+        let row = on_pool!(self, pool => {
+            let row = sqlx::query(SQL).bind(id).fetch_optional(pool).await?;
+            match row {
+                Some(r) => Some(run_from_row(&r)?),
+                None => None,
+            }
+        });
+        row.ok_or_else(|| StoreError::NotFound(format!("no run with id `{id}`")))
+    }
+
+    /// Find a run by a unique prefix of its id (as `git` does with commits).
+    pub async fn resolve_run_id(&self, prefix: &str) -> Result<String> {
+        if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return Err(StoreError::NotFound(format!("`{prefix}` is not a run id")));
+        }
+        let pattern = format!("{prefix}%");
+        let ids: Vec<String> = on_pool!(self, pool => {
+            sqlx::query("SELECT id FROM runs WHERE id LIKE $1 ORDER BY id LIMIT 2")
+                .bind(&pattern)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>("id"))
+                .collect::<std::result::Result<_, _>>()?
+        });
+        match ids.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(StoreError::NotFound(format!("no run with id `{prefix}`"))),
+            _ => Err(StoreError::NotFound(format!("`{prefix}` matches several runs: give more characters"))),
+        }
+    }
+
+    /// Recent runs, newest first.
+    pub async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>> {
+        const SQL: &str = "SELECT id, workflow, workflow_path, source, inputs, trigger_data, status, error, \
+             created_at, updated_at, finished_at, owner, lease_until, cancel_requested FROM runs \
+             WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR workflow = $2) \
+             ORDER BY created_at DESC, id DESC LIMIT $3";
+        let status = filter.status.map(|s| s.as_str().to_string());
+        Ok(on_pool!(self, pool => {
+            sqlx::query(SQL)
+                .bind(status)
+                .bind(filter.workflow.clone())
+                .bind(filter.limit.max(1))
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(run_from_row)
+                .collect::<Result<Vec<_>>>()?
+        }))
+    }
+
+    /// Every step instance of a run, in insertion order.
+    pub async fn step_runs(&self, run_id: &str) -> Result<Vec<StepRunRecord>> {
+        const SQL: &str = "SELECT run_id, step_key, step_id, item_index, status, attempts, input, outputs, \
+             error_kind, error, idempotency_key, wait, wake_at, started_at, finished_at \
+             FROM step_runs WHERE run_id = $1 ORDER BY step_id, item_index, step_key";
+        Ok(on_pool!(self, pool => {
+            sqlx::query(SQL)
+                .bind(run_id)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(step_from_row)
+                .collect::<Result<Vec<_>>>()?
+        }))
+    }
+
+    /// Every attempt of a run, oldest first.
+    pub async fn attempts(&self, run_id: &str) -> Result<Vec<AttemptRecord>> {
+        const SQL: &str = "SELECT id, run_id, step_key, attempt, status, input, outputs, logs, exit_code, \
+             error_kind, error, started_at, finished_at FROM attempts WHERE run_id = $1 ORDER BY id";
+        Ok(on_pool!(self, pool => {
+            sqlx::query(SQL)
+                .bind(run_id)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(attempt_from_row)
+                .collect::<Result<Vec<_>>>()?
+        }))
+    }
+
+    /// The run's events, oldest first.
+    pub async fn events(&self, run_id: &str) -> Result<Vec<EventRecord>> {
+        const SQL: &str = "SELECT id, run_id, step_key, kind, data, at FROM events WHERE run_id = $1 ORDER BY id";
+        Ok(on_pool!(self, pool => {
+            sqlx::query(SQL)
+                .bind(run_id)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| -> Result<EventRecord> {
+                    Ok(EventRecord {
+                        id: r.try_get("id")?,
+                        run_id: r.try_get("run_id")?,
+                        step_key: r.try_get("step_key")?,
+                        kind: r.try_get("kind")?,
+                        data: parse_json(r.try_get("data")?, "event data")?,
+                        at: from_millis(r.try_get("at")?),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?
+        }))
+    }
+
+    /// Record that an attempt starts, before it runs: the step becomes `running` and an
+    /// attempt row is written with the rendered (masked) input. Returns the attempt id.
+    pub async fn start_attempt(&self, start: &AttemptStart) -> Result<i64> {
+        let now = to_millis(start.at);
+        let input = start.input.as_ref().map(json_text);
+        let id: i64 = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "UPDATE step_runs SET status = $1, attempts = $2, input = $3, \
+                 started_at = COALESCE(started_at, $4), wait = NULL, wake_at = NULL \
+                 WHERE run_id = $5 AND step_key = $6",
+            )
+            .bind(StepStatus::Running.as_str())
+            .bind(i64::from(start.attempt))
+            .bind(&input)
+            .bind(now)
+            .bind(&start.run_id)
+            .bind(&start.step_key)
+            .execute(&mut *tx)
+            .await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO attempts (run_id, step_key, attempt, status, input, started_at) \
+                 VALUES ($1, $2, $3, 'running', $4, $5) RETURNING id",
+            )
+            .bind(&start.run_id)
+            .bind(&start.step_key)
+            .bind(i64::from(start.attempt))
+            .bind(&input)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            insert_event(&mut tx, &start.run_id, Some(&start.step_key), "attempt_started",
+                &serde_json::json!({"attempt": start.attempt}), now).await?;
+            tx.commit().await?;
+            id
+        });
+        Ok(id)
+    }
+
+    /// Record how an attempt ended and, in the same transaction, the step's new state.
+    pub async fn finish_attempt(&self, end: &AttemptEnd) -> Result<()> {
+        let now = to_millis(end.at);
+        let outputs = json_text(&end.outputs);
+        let logs = end.logs.join("\n");
+        let step_finished = end.step_status.is_terminal();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "UPDATE attempts SET status = $1, outputs = $2, logs = $3, exit_code = $4, error_kind = $5, \
+                 error = $6, finished_at = $7 WHERE id = $8",
+            )
+            .bind(end.attempt_status.as_str())
+            .bind(&outputs)
+            .bind(&logs)
+            .bind(end.exit_code)
+            .bind(end.error_kind.as_deref())
+            .bind(end.error.as_deref())
+            .bind(now)
+            .bind(end.attempt_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE step_runs SET status = $1, outputs = $2, error_kind = $3, error = $4, \
+                 wait = $5, wake_at = $6, finished_at = $7 WHERE run_id = $8 AND step_key = $9",
+            )
+            .bind(end.step_status.as_str())
+            .bind(&outputs)
+            .bind(end.error_kind.as_deref())
+            .bind(end.error.as_deref())
+            .bind(end.wait.as_ref().map(json_text))
+            .bind(end.wake_at.map(to_millis))
+            .bind(if step_finished { Some(now) } else { None })
+            .bind(&end.run_id)
+            .bind(&end.step_key)
+            .execute(&mut *tx)
+            .await?;
+            let data = serde_json::json!({
+                "attempt": end.attempt,
+                "status": end.step_status.as_str(),
+                "error": end.error,
+            });
+            insert_event(&mut tx, &end.run_id, Some(&end.step_key), "attempt_finished", &data, now).await?;
+            if let Some(request) = &end.approval {
+                sqlx::query(
+                    "INSERT INTO approvals (run_id, step_key, request, status, created_at) \
+                     VALUES ($1, $2, $3, 'pending', $4) ON CONFLICT (run_id, step_key) DO NOTHING",
+                )
+                .bind(&end.run_id)
+                .bind(&end.step_key)
+                .bind(json_text(request))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Set a step's state without an attempt (skipped, cancelled, or finished from a
+    /// resolved wait).
+    pub async fn set_step(&self, update: &StepUpdate) -> Result<()> {
+        let now = to_millis(Utc::now());
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "UPDATE step_runs SET status = $1, outputs = COALESCE($2, outputs), error_kind = $3, error = $4, \
+                 wait = NULL, wake_at = NULL, finished_at = $5 WHERE run_id = $6 AND step_key = $7",
+            )
+            .bind(update.status.as_str())
+            .bind(update.outputs.as_ref().map(json_text))
+            .bind(update.error_kind.as_deref())
+            .bind(update.error.as_deref())
+            .bind(if update.status.is_terminal() { Some(now) } else { None })
+            .bind(&update.run_id)
+            .bind(&update.step_key)
+            .execute(&mut *tx)
+            .await?;
+            let data = serde_json::json!({"status": update.status.as_str(), "reason": update.error});
+            insert_event(&mut tx, &update.run_id, Some(&update.step_key), "step_state", &data, now).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Mark attempts left `running` by a dead process as interrupted; their steps will run
+    /// again. Returns how many there were.
+    pub async fn interrupt_running(&self, run_id: &str) -> Result<u64> {
+        let now = to_millis(Utc::now());
+        Ok(on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "UPDATE attempts SET status = 'interrupted', finished_at = $1, \
+                 error = 'the process running this attempt stopped' WHERE run_id = $2 AND status = 'running'",
+            )
+            .bind(now)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
+            let n = sqlx::query("UPDATE step_runs SET status = 'pending' WHERE run_id = $1 AND status = 'running'")
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n > 0 {
+                insert_event(&mut tx, run_id, None, "resumed_interrupted", &serde_json::json!({"steps": n}), now)
+                    .await?;
+            }
+            tx.commit().await?;
+            n
+        }))
+    }
+
+    /// Change a run's status; terminal statuses also set `finished_at` and drop the lease.
+    pub async fn set_run_status(&self, run_id: &str, status: RunStatus, error: Option<&str>) -> Result<()> {
+        let now = to_millis(Utc::now());
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "UPDATE runs SET status = $1, error = $2, updated_at = $3, \
+                 finished_at = CASE WHEN $4 = 1 THEN $3 ELSE NULL END, \
+                 owner = CASE WHEN $4 = 1 THEN NULL ELSE owner END, \
+                 lease_until = CASE WHEN $4 = 1 THEN NULL ELSE lease_until END WHERE id = $5",
+            )
+            .bind(status.as_str())
+            .bind(error)
+            .bind(now)
+            .bind(i64::from(status.is_terminal()))
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
+            insert_event(&mut tx, run_id, None, "run_status", &serde_json::json!({"status": status.as_str(), "error": error}), now)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Take or renew the lease of a run for `owner` until `until`. Fails with `Conflict`
+    /// when another owner holds an unexpired lease, so two processes never drive one run.
+    pub async fn acquire_lease(&self, run_id: &str, owner: &str, until: DateTime<Utc>) -> Result<()> {
+        let now = to_millis(Utc::now());
+        let n = on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE runs SET owner = $1, lease_until = $2, updated_at = $3 \
+                 WHERE id = $4 AND (owner IS NULL OR owner = $1 OR lease_until IS NULL OR lease_until < $3)",
+            )
+            .bind(owner)
+            .bind(to_millis(until))
+            .bind(now)
+            .bind(run_id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if n == 1 {
+            Ok(())
+        } else {
+            let run = self.run(run_id).await?;
+            Err(StoreError::Conflict(format!(
+                "run {run_id} is being driven by {} (lease until {}); wait for it or stop that process",
+                run.owner.unwrap_or_default(),
+                run.lease_until.map(|t| t.to_rfc3339()).unwrap_or_default()
+            )))
+        }
+    }
+
+    /// Give the lease back (the process stops driving the run but the run goes on later).
+    pub async fn release_lease(&self, run_id: &str, owner: &str) -> Result<()> {
+        on_pool!(self, pool => {
+            sqlx::query("UPDATE runs SET owner = NULL, lease_until = NULL WHERE id = $1 AND owner = $2")
+                .bind(run_id)
+                .bind(owner)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Ask the process driving a run to cancel it.
+    pub async fn request_cancel(&self, run_id: &str) -> Result<()> {
+        let now = to_millis(Utc::now());
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE runs SET cancel_requested = 1, updated_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await?;
+            insert_event(&mut tx, run_id, None, "cancel_requested", &serde_json::json!({}), now).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Approvals of a run, or every pending approval when `run_id` is `None`.
+    pub async fn approvals(&self, run_id: Option<&str>) -> Result<Vec<ApprovalRecord>> {
+        const SQL: &str = "SELECT run_id, step_key, request, status, decided_by, comment, inputs, created_at, \
+             decided_at FROM approvals WHERE ($1 IS NULL AND status = 'pending') OR run_id = $1 \
+             ORDER BY created_at, step_key";
+        Ok(on_pool!(self, pool => {
+            sqlx::query(SQL)
+                .bind(run_id)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(approval_from_row)
+                .collect::<Result<Vec<_>>>()?
+        }))
+    }
+
+    /// Decide a pending approval. Exactly one decision wins: a second one gets `Conflict`.
+    pub async fn decide_approval(&self, decision: &ApprovalDecision) -> Result<()> {
+        let now = to_millis(decision.at);
+        let n = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(
+                "UPDATE approvals SET status = $1, decided_by = $2, comment = $3, inputs = $4, decided_at = $5 \
+                 WHERE run_id = $6 AND step_key = $7 AND status = 'pending'",
+            )
+            .bind(decision.status.as_str())
+            .bind(&decision.by)
+            .bind(decision.comment.as_deref())
+            .bind(json_text(&decision.inputs))
+            .bind(now)
+            .bind(&decision.run_id)
+            .bind(&decision.step_key)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                let data = serde_json::json!({"status": decision.status.as_str(), "by": decision.by});
+                insert_event(&mut tx, &decision.run_id, Some(&decision.step_key), "approval_decided", &data, now)
+                    .await?;
+            }
+            tx.commit().await?;
+            n
+        });
+        if n == 1 {
+            return Ok(());
+        }
+        let existing = self.approvals(Some(&decision.run_id)).await?;
+        match existing.iter().find(|a| a.step_key == decision.step_key) {
+            Some(a) => Err(StoreError::Conflict(format!(
+                "approval `{}` of run {} was already {} by {}",
+                a.step_key,
+                a.run_id,
+                a.status.as_str(),
+                a.decided_by.clone().unwrap_or_default()
+            ))),
+            None => Err(StoreError::NotFound(format!(
+                "run {} has no approval step `{}`",
+                decision.run_id, decision.step_key
+            ))),
+        }
+    }
+
+    /// Append an event.
+    pub async fn append_event(&self, run_id: &str, step_key: Option<&str>, kind: &str, data: &Value) -> Result<()> {
+        let now = to_millis(Utc::now());
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            insert_event(&mut tx, run_id, step_key, kind, data, now).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}
+
+async fn insert_event<'c, DB>(
+    tx: &mut sqlx::Transaction<'c, DB>,
+    run_id: &str,
+    step_key: Option<&str>,
+    kind: &str,
+    data: &Value,
+    at: i64,
+) -> Result<()>
+where
+    DB: sqlx::Database,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    for<'e> &'e mut <DB as sqlx::Database>::Connection: sqlx::Executor<'e, Database = DB>,
+{
+    sqlx::query::<DB>("INSERT INTO events (run_id, step_key, kind, data, at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(run_id)
+        .bind(step_key)
+        .bind(kind)
+        .bind(json_text(data))
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn run_from_row<R: Row>(r: &R) -> Result<RunRecord>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let status: String = r.try_get("status")?;
+    Ok(RunRecord {
+        id: r.try_get("id")?,
+        workflow: r.try_get("workflow")?,
+        workflow_path: r.try_get("workflow_path")?,
+        source: r.try_get("source")?,
+        inputs: parse_json(r.try_get("inputs")?, "run inputs")?,
+        trigger: parse_json(r.try_get("trigger_data")?, "run trigger")?,
+        status: RunStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("run status `{status}`")))?,
+        error: r.try_get("error")?,
+        created_at: from_millis(r.try_get("created_at")?),
+        updated_at: from_millis(r.try_get("updated_at")?),
+        finished_at: r.try_get::<Option<i64>, _>("finished_at")?.map(from_millis),
+        owner: r.try_get("owner")?,
+        lease_until: r.try_get::<Option<i64>, _>("lease_until")?.map(from_millis),
+        cancel_requested: r.try_get::<i64, _>("cancel_requested")? != 0,
+    })
+}
+
+fn step_from_row<R: Row>(r: &R) -> Result<StepRunRecord>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let status: String = r.try_get("status")?;
+    let wait = parse_json(r.try_get("wait")?, "step wait")?;
+    Ok(StepRunRecord {
+        run_id: r.try_get("run_id")?,
+        step_key: r.try_get("step_key")?,
+        step_id: r.try_get("step_id")?,
+        item_index: r.try_get("item_index")?,
+        status: StepStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("step status `{status}`")))?,
+        attempts: u32::try_from(r.try_get::<i64, _>("attempts")?).unwrap_or(0),
+        input: parse_json(r.try_get("input")?, "step input")?,
+        outputs: parse_json(r.try_get("outputs")?, "step outputs")?,
+        error_kind: r.try_get("error_kind")?,
+        error: r.try_get("error")?,
+        idempotency_key: r.try_get("idempotency_key")?,
+        wait: if wait.is_null() {
+            None
+        } else {
+            Some(serde_json::from_value(wait).map_err(|e| StoreError::Corrupt(format!("step wait: {e}")))?)
+        },
+        wake_at: r.try_get::<Option<i64>, _>("wake_at")?.map(from_millis),
+        started_at: r.try_get::<Option<i64>, _>("started_at")?.map(from_millis),
+        finished_at: r.try_get::<Option<i64>, _>("finished_at")?.map(from_millis),
+    })
+}
+
+fn attempt_from_row<R: Row>(r: &R) -> Result<AttemptRecord>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(AttemptRecord {
+        id: r.try_get("id")?,
+        run_id: r.try_get("run_id")?,
+        step_key: r.try_get("step_key")?,
+        attempt: u32::try_from(r.try_get::<i64, _>("attempt")?).unwrap_or(0),
+        status: r.try_get("status")?,
+        input: parse_json(r.try_get("input")?, "attempt input")?,
+        outputs: parse_json(r.try_get("outputs")?, "attempt outputs")?,
+        logs: r.try_get::<Option<String>, _>("logs")?.unwrap_or_default(),
+        exit_code: r.try_get("exit_code")?,
+        error_kind: r.try_get("error_kind")?,
+        error: r.try_get("error")?,
+        started_at: from_millis(r.try_get("started_at")?),
+        finished_at: r.try_get::<Option<i64>, _>("finished_at")?.map(from_millis),
+    })
+}
+
+fn approval_from_row<R: Row>(r: &R) -> Result<ApprovalRecord>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let status: String = r.try_get("status")?;
+    let request = parse_json(r.try_get("request")?, "approval request")?;
+    Ok(ApprovalRecord {
+        run_id: r.try_get("run_id")?,
+        step_key: r.try_get("step_key")?,
+        request: serde_json::from_value(request)
+            .map_err(|e| StoreError::Corrupt(format!("approval request: {e}")))?,
+        status: ApprovalStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("approval status `{status}`")))?,
+        decided_by: r.try_get("decided_by")?,
+        comment: r.try_get("comment")?,
+        inputs: parse_json(r.try_get("inputs")?, "approval inputs")?,
+        created_at: from_millis(r.try_get("created_at")?),
+        decided_at: r.try_get::<Option<i64>, _>("decided_at")?.map(from_millis),
+    })
+}
