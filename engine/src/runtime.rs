@@ -107,7 +107,9 @@ pub fn resolve_inputs(
             let known: Vec<&str> = workflow.inputs.keys().map(String::as_str).collect();
             problems.push(match crate::suggest(name, &known) {
                 Some(s) => format!("unknown input `{name}`: did you mean `{s}`?"),
-                None if known.is_empty() => format!("unknown input `{name}`: the workflow declares no inputs"),
+                None if known.is_empty() => {
+                    format!("unknown input `{name}`: the workflow declares no inputs")
+                }
                 None => format!("unknown input `{name}`; inputs are: {}", known.join(", ")),
             });
         }
@@ -118,14 +120,23 @@ pub fn resolve_inputs(
             Some(v) if spec.kind.accepts(v) => {
                 out.insert(name.clone(), v.clone());
             }
-            Some(v) => problems.push(format!("input `{name}` must be a {}, found {v}", spec.kind.as_str())),
-            None if spec.required => problems.push(format!("input `{name}` is required: pass --input {name}=…")),
+            Some(v) => problems.push(format!(
+                "input `{name}` must be a {}, found {v}",
+                spec.kind.as_str()
+            )),
+            None if spec.required => {
+                problems.push(format!("input `{name}` is required: pass --input {name}=…"))
+            }
             None => {
                 out.insert(name.clone(), Value::Null);
             }
         }
     }
-    if problems.is_empty() { Ok(out) } else { Err(EngineError::Inputs(problems.join("\n"))) }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(EngineError::Inputs(problems.join("\n")))
+    }
 }
 
 /// The key of a step instance: `step`, or `step[i]` for item `i` of a `for_each`.
@@ -197,7 +208,9 @@ pub struct Executor {
 
 impl std::fmt::Debug for Executor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Executor").field("store", &self.store).finish_non_exhaustive()
+        f.debug_struct("Executor")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
     }
 }
 
@@ -221,7 +234,11 @@ struct Drive<'a> {
 impl Executor {
     /// An executor over a store and a set of actions.
     pub fn new(store: Store, registry: Registry) -> Self {
-        Executor { store, registry, expr: Arc::new(Expr::new()) }
+        Executor {
+            store,
+            registry,
+            expr: Arc::new(Expr::new()),
+        }
     }
 
     /// The store.
@@ -247,18 +264,30 @@ impl Executor {
                 run.status.as_str()
             )));
         }
-        self.store.acquire_lease(run_id, &opts.owner, Utc::now() + LEASE).await?;
+        self.store
+            .acquire_lease(run_id, &opts.owner, Utc::now() + LEASE)
+            .await?;
         self.store.interrupt_running(run_id).await?;
         if run.status == RunStatus::Waiting {
-            self.store.set_run_status(run_id, RunStatus::Running, None).await?;
+            self.store
+                .set_run_status(run_id, RunStatus::Running, None)
+                .await?;
         }
 
         let secrets: serde_json::Map<String, Value> = workflow
             .secrets
             .iter()
-            .filter_map(|name| opts.environment.get(name).map(|v| (name.clone(), Value::String(v.clone()))))
+            .filter_map(|name| {
+                opts.environment
+                    .get(name)
+                    .map(|v| (name.clone(), Value::String(v.clone())))
+            })
             .collect();
-        let masker = Arc::new(Masker::new(secrets.values().filter_map(|v| v.as_str().map(str::to_string))));
+        let masker = Arc::new(Masker::new(
+            secrets
+                .values()
+                .filter_map(|v| v.as_str().map(str::to_string)),
+        ));
         let mut d = Drive {
             exec: self,
             wf: workflow,
@@ -269,7 +298,12 @@ impl Executor {
             trigger: run.trigger.clone(),
             secrets,
             instances: BTreeMap::new(),
-            order: workflow.steps.iter().enumerate().map(|(i, s)| (s.id.clone(), i)).collect(),
+            order: workflow
+                .steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.id.clone(), i))
+                .collect(),
             running: HashMap::new(),
             progress,
             cancelling: run.cancel_requested,
@@ -286,18 +320,36 @@ impl Executor {
 impl Drive<'_> {
     async fn reload(&mut self) -> Result<(), EngineError> {
         let recs = self.exec.store.step_runs(&self.run_id).await?;
-        self.instances = recs.into_iter().map(|rec| (rec.step_key.clone(), Instance { rec })).collect();
+        self.instances = recs
+            .into_iter()
+            .map(|rec| (rec.step_key.clone(), Instance { rec }))
+            .collect();
         Ok(())
     }
 
-    fn emit(&self, key: &str, status: StepStatus, attempt: u32, elapsed: Option<Duration>, message: Option<String>) {
+    fn emit(
+        &self,
+        key: &str,
+        status: StepStatus,
+        attempt: u32,
+        elapsed: Option<Duration>,
+        message: Option<String>,
+    ) {
         if let Some(tx) = &self.progress {
-            let _ = tx.send(Progress { step_key: key.to_string(), status, attempt, elapsed, message });
+            let _ = tx.send(Progress {
+                step_key: key.to_string(),
+                status,
+                attempt,
+                elapsed,
+                message,
+            });
         }
     }
 
     fn children<'s>(&'s self, step_id: &'s str) -> impl Iterator<Item = &'s Instance> + 's {
-        self.instances.values().filter(move |i| i.rec.step_id == step_id && i.rec.item_index.is_some())
+        self.instances
+            .values()
+            .filter(move |i| i.rec.step_id == step_id && i.rec.item_index.is_some())
     }
 
     fn parent(&self, step_id: &str) -> Option<&Instance> {
@@ -329,16 +381,27 @@ impl Drive<'_> {
         let mut steps = serde_json::Map::new();
         for step in &self.wf.steps {
             if let Some(inst) = self.parent(&step.id) {
-                let outputs = if inst.rec.outputs.is_null() { json!({}) } else { inst.rec.outputs.clone() };
-                steps.insert(step.id.clone(), json!({"status": inst.rec.status.as_str(), "outputs": outputs}));
+                let outputs = if inst.rec.outputs.is_null() {
+                    json!({})
+                } else {
+                    inst.rec.outputs.clone()
+                };
+                steps.insert(
+                    step.id.clone(),
+                    json!({"status": inst.rec.status.as_str(), "outputs": outputs}),
+                );
             }
         }
         let status = match self.current_status() {
             RunStatus::Running => "succeeded",
             other => other.as_str(),
         };
-        let env: serde_json::Map<String, Value> =
-            self.wf.env.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        let env: serde_json::Map<String, Value> = self
+            .wf
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
         let mut ctx = json!({
             "inputs": self.inputs,
             "steps": steps,
@@ -353,7 +416,14 @@ impl Drive<'_> {
         ctx
     }
 
-    async fn set(&mut self, key: &str, status: StepStatus, outputs: Option<Value>, kind: Option<&str>, why: Option<String>) -> Result<(), EngineError> {
+    async fn set(
+        &mut self,
+        key: &str,
+        status: StepStatus,
+        outputs: Option<Value>,
+        kind: Option<&str>,
+        why: Option<String>,
+    ) -> Result<(), EngineError> {
         let why = why.map(|w| self.masker.mask(&w).into_owned());
         self.exec
             .store
@@ -383,11 +453,10 @@ impl Drive<'_> {
     /// Whether the steps of `phase` may start: later phases wait for earlier ones.
     fn phase_open(&self, phase: Phase) -> Option<bool> {
         let done = |p: Phase| {
-            self.wf
-                .steps
-                .iter()
-                .filter(|s| s.phase == p)
-                .all(|s| self.parent(&s.id).is_some_and(|i| i.rec.status.is_terminal()))
+            self.wf.steps.iter().filter(|s| s.phase == p).all(|s| {
+                self.parent(&s.id)
+                    .is_some_and(|i| i.rec.status.is_terminal())
+            })
         };
         match phase {
             Phase::Main => Some(true),
@@ -413,7 +482,9 @@ impl Drive<'_> {
         let mut changed = false;
         let steps: Vec<Step> = self.wf.steps.clone();
         for step in &steps {
-            let Some(inst) = self.parent(&step.id) else { continue };
+            let Some(inst) = self.parent(&step.id) else {
+                continue;
+            };
             if inst.rec.status != StepStatus::Pending {
                 continue;
             }
@@ -422,7 +493,14 @@ impl Drive<'_> {
                 Some(open) => open,
             };
             if !open {
-                self.set(&step.id, StepStatus::Skipped, None, Some("not_needed"), Some("the run did not fail".into())).await?;
+                self.set(
+                    &step.id,
+                    StepStatus::Skipped,
+                    None,
+                    Some("not_needed"),
+                    Some("the run did not fail".into()),
+                )
+                .await?;
                 changed = true;
                 continue;
             }
@@ -430,8 +508,12 @@ impl Drive<'_> {
             let mut failed_need = None;
             let mut skipped_need = None;
             for need in &step.needs {
-                let Some(need_step) = self.wf.step(need) else { continue };
-                let Some(ni) = self.parent(need) else { continue };
+                let Some(need_step) = self.wf.step(need) else {
+                    continue;
+                };
+                let Some(ni) = self.parent(need) else {
+                    continue;
+                };
                 if !ni.rec.status.is_terminal() {
                     all_done = false;
                     break;
@@ -458,33 +540,72 @@ impl Drive<'_> {
             };
             let checks_status = step.condition.as_ref().is_some_and(|c| c.checks_status);
             if self.cancelling && !checks_status {
-                self.set(&step.id, StepStatus::Cancelled, None, Some("cancelled"), Some("the run was cancelled".into())).await?;
+                self.set(
+                    &step.id,
+                    StepStatus::Cancelled,
+                    None,
+                    Some("cancelled"),
+                    Some("the run was cancelled".into()),
+                )
+                .await?;
                 changed = true;
                 continue;
             }
             if !checks_status {
                 if let Some(need) = failed_need {
-                    self.set(&step.id, StepStatus::Skipped, None, Some("upstream_failed"), Some(format!("`{need}` did not succeed"))).await?;
+                    self.set(
+                        &step.id,
+                        StepStatus::Skipped,
+                        None,
+                        Some("upstream_failed"),
+                        Some(format!("`{need}` did not succeed")),
+                    )
+                    .await?;
                     changed = true;
                     continue;
                 }
                 if let Some(need) = skipped_need {
-                    self.set(&step.id, StepStatus::Skipped, None, Some("upstream_skipped"), Some(format!("`{need}` was skipped"))).await?;
+                    self.set(
+                        &step.id,
+                        StepStatus::Skipped,
+                        None,
+                        Some("upstream_skipped"),
+                        Some(format!("`{need}` was skipped")),
+                    )
+                    .await?;
                     changed = true;
                     continue;
                 }
             }
             if let Some(cond) = &step.condition {
                 let ctx = self.context(None);
-                match self.exec.expr.eval_condition(&cond.expr, &ctx, needs_status) {
+                match self
+                    .exec
+                    .expr
+                    .eval_condition(&cond.expr, &ctx, needs_status)
+                {
                     Ok(true) => {}
                     Ok(false) => {
-                        self.set(&step.id, StepStatus::Skipped, None, Some("condition"), Some(format!("`if: {}` was false", cond.expr))).await?;
+                        self.set(
+                            &step.id,
+                            StepStatus::Skipped,
+                            None,
+                            Some("condition"),
+                            Some(format!("`if: {}` was false", cond.expr)),
+                        )
+                        .await?;
                         changed = true;
                         continue;
                     }
                     Err(e) => {
-                        self.set(&step.id, StepStatus::Failed, None, Some(ErrorKind::Config.as_str()), Some(format!("if: {e}"))).await?;
+                        self.set(
+                            &step.id,
+                            StepStatus::Failed,
+                            None,
+                            Some(ErrorKind::Config.as_str()),
+                            Some(format!("if: {e}")),
+                        )
+                        .await?;
                         changed = true;
                         continue;
                     }
@@ -509,7 +630,11 @@ impl Drive<'_> {
             ForEach::Items(items) => Ok(items.clone()),
             ForEach::Expr(expr) => {
                 let ctx = self.context(None);
-                match self.exec.expr.eval(crate::expr::strip_braces(expr).unwrap_or(expr), &ctx, NeedsStatus::Success) {
+                match self.exec.expr.eval(
+                    crate::expr::strip_braces(expr).unwrap_or(expr),
+                    &ctx,
+                    NeedsStatus::Success,
+                ) {
                     Ok(Value::Array(items)) => Ok(items),
                     Ok(other) => Err(format!("for_each must give a list, got {other}")),
                     Err(e) => Err(e.to_string()),
@@ -519,7 +644,14 @@ impl Drive<'_> {
         let items = match items {
             Ok(items) => items,
             Err(why) => {
-                self.set(&step.id, StepStatus::Failed, None, Some(ErrorKind::Config.as_str()), Some(why)).await?;
+                self.set(
+                    &step.id,
+                    StepStatus::Failed,
+                    None,
+                    Some(ErrorKind::Config.as_str()),
+                    Some(why),
+                )
+                .await?;
                 return Ok(true);
             }
         };
@@ -534,7 +666,14 @@ impl Drive<'_> {
         self.exec.store.add_step_runs(&self.run_id, &news).await?;
         // The items are kept in the parent's outputs so that a resumed run sees the same
         // list even if the expression would now evaluate differently.
-        self.set(&step.id, StepStatus::Running, Some(json!({"items": items})), None, None).await?;
+        self.set(
+            &step.id,
+            StepStatus::Running,
+            Some(json!({"items": items})),
+            None,
+            None,
+        )
+        .await?;
         self.reload().await?;
         Ok(true)
     }
@@ -542,8 +681,16 @@ impl Drive<'_> {
     /// Finish `for_each` parents whose items are all done.
     async fn settle_parents(&mut self) -> Result<bool, EngineError> {
         let mut changed = false;
-        for step in self.wf.steps.clone().iter().filter(|s| s.for_each.is_some()) {
-            let Some(parent) = self.parent(&step.id) else { continue };
+        for step in self
+            .wf
+            .steps
+            .clone()
+            .iter()
+            .filter(|s| s.for_each.is_some())
+        {
+            let Some(parent) = self.parent(&step.id) else {
+                continue;
+            };
             if parent.rec.status != StepStatus::Running {
                 continue;
             }
@@ -553,19 +700,48 @@ impl Drive<'_> {
             }
             let results: Vec<Value> = kids
                 .iter()
-                .map(|k| if k.rec.outputs.is_null() { json!({}) } else { k.rec.outputs.clone() })
+                .map(|k| {
+                    if k.rec.outputs.is_null() {
+                        json!({})
+                    } else {
+                        k.rec.outputs.clone()
+                    }
+                })
                 .collect();
-            let items = parent.rec.outputs.get("items").cloned().unwrap_or(json!([]));
-            let failed = kids.iter().filter(|k| k.rec.status == StepStatus::Failed).count();
+            let items = parent
+                .rec
+                .outputs
+                .get("items")
+                .cloned()
+                .unwrap_or(json!([]));
+            let failed = kids
+                .iter()
+                .filter(|k| k.rec.status == StepStatus::Failed)
+                .count();
             let cancelled = kids.iter().any(|k| k.rec.status == StepStatus::Cancelled);
             let outputs = json!({"items": items, "results": results, "failed": failed});
             if cancelled {
-                self.set(&step.id, StepStatus::Cancelled, Some(outputs), Some("cancelled"), None).await?;
+                self.set(
+                    &step.id,
+                    StepStatus::Cancelled,
+                    Some(outputs),
+                    Some("cancelled"),
+                    None,
+                )
+                .await?;
             } else if failed > 0 {
                 let why = format!("{failed} of {} items failed", kids.len());
-                self.set(&step.id, StepStatus::Failed, Some(outputs), Some(ErrorKind::Failed.as_str()), Some(why)).await?;
+                self.set(
+                    &step.id,
+                    StepStatus::Failed,
+                    Some(outputs),
+                    Some(ErrorKind::Failed.as_str()),
+                    Some(why),
+                )
+                .await?;
             } else {
-                self.set(&step.id, StepStatus::Succeeded, Some(outputs), None, None).await?;
+                self.set(&step.id, StepStatus::Succeeded, Some(outputs), None, None)
+                    .await?;
             }
             changed = true;
         }
@@ -582,14 +758,18 @@ impl Drive<'_> {
             if self.running.contains_key(&inst.rec.step_key) {
                 continue;
             }
-            let Some(step) = self.wf.step(&inst.rec.step_id) else { continue };
+            let Some(step) = self.wf.step(&inst.rec.step_id) else {
+                continue;
+            };
             let idx = self.order.get(&step.id).copied().unwrap_or(usize::MAX);
             match inst.rec.item_index {
                 Some(i) => {
                     // Items are ready once their parent expanded; a retry delay or
                     // wait keeps them out.
                     if inst.rec.status == StepStatus::Waiting {
-                        if inst.rec.wait.is_some() || inst.rec.wake_at.is_some_and(|t| t > Utc::now()) {
+                        if inst.rec.wait.is_some()
+                            || inst.rec.wake_at.is_some_and(|t| t > Utc::now())
+                        {
                             continue;
                         }
                     }
@@ -600,9 +780,14 @@ impl Drive<'_> {
                         continue;
                     }
                     let go = match inst.rec.status {
-                        StepStatus::Pending => inst.rec.error_kind.as_deref() == Some("ready") || inst.rec.attempts > 0,
+                        StepStatus::Pending => {
+                            inst.rec.error_kind.as_deref() == Some("ready") || inst.rec.attempts > 0
+                        }
                         // A retry delay that has elapsed.
-                        StepStatus::Waiting => inst.rec.wait.is_none() && inst.rec.wake_at.is_none_or(|t| t <= Utc::now()),
+                        StepStatus::Waiting => {
+                            inst.rec.wait.is_none()
+                                && inst.rec.wake_at.is_none_or(|t| t <= Utc::now())
+                        }
                         _ => false,
                     };
                     if go {
@@ -621,7 +806,9 @@ impl Drive<'_> {
         }
         let mut out = Vec::new();
         for (_, item, key) in ready {
-            let Some(inst) = self.instances.get(&key) else { continue };
+            let Some(inst) = self.instances.get(&key) else {
+                continue;
+            };
             if item >= 0 {
                 let step = self.wf.step(&inst.rec.step_id);
                 let limit = step.map(|s| s.max_parallel).unwrap_or(1).max(1);
@@ -637,14 +824,24 @@ impl Drive<'_> {
     }
 
     async fn start(&mut self, key: &str, tasks: &mut JoinSet<Finished>) -> Result<(), EngineError> {
-        let Some(inst) = self.instances.get(key).cloned() else { return Ok(()) };
-        let Some(step) = self.wf.step(&inst.rec.step_id).cloned() else { return Ok(()) };
+        let Some(inst) = self.instances.get(key).cloned() else {
+            return Ok(());
+        };
+        let Some(step) = self.wf.step(&inst.rec.step_id).cloned() else {
+            return Ok(());
+        };
         let attempt = inst.rec.attempts + 1;
         let item = inst.rec.item_index.and_then(|i| {
-            self.parent(&step.id).and_then(|p| p.rec.outputs.get("items")).and_then(|items| items.get(i as usize)).cloned()
+            self.parent(&step.id)
+                .and_then(|p| p.rec.outputs.get("items"))
+                .and_then(|items| items.get(i as usize))
+                .cloned()
         });
         let ctx = self.context(item.as_ref());
-        let rendered = self.exec.expr.render_value(&Value::Object(step.with.clone()), &ctx);
+        let rendered = self
+            .exec
+            .expr
+            .render_value(&Value::Object(step.with.clone()), &ctx);
         let masked_input = match &rendered {
             Ok(v) => Some(self.masker.mask_json(v)),
             Err(_) => Some(self.masker.mask_json(&Value::Object(step.with.clone()))),
@@ -666,7 +863,12 @@ impl Drive<'_> {
         }
         self.emit(key, StepStatus::Running, attempt, None, None);
 
-        let mut env: BTreeMap<String, String> = self.wf.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut env: BTreeMap<String, String> = self
+            .wf
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         for (k, v) in &self.secrets {
             if let Some(v) = v.as_str() {
                 env.insert(k.clone(), v.to_string());
@@ -697,19 +899,31 @@ impl Drive<'_> {
             let started = Instant::now();
             let result = match (rendered, action) {
                 (Err(e), _) => Err(StepError::new(ErrorKind::Config, format!("with: {e}"))),
-                (_, None) => Err(StepError::new(ErrorKind::Config, format!("unknown action `{}`", step.uses))),
+                (_, None) => Err(StepError::new(
+                    ErrorKind::Config,
+                    format!("unknown action `{}`", step.uses),
+                )),
                 (Ok(config), Some(action)) => match timeout {
-                    Some(t) => match tokio::time::timeout(t, action.run_json(config, &sctx)).await {
-                        Ok(r) => r,
-                        Err(_) => Err(StepError::new(
-                            ErrorKind::Timeout,
-                            format!("timed out after {}", humantime::format_duration(t)),
-                        )),
-                    },
+                    Some(t) => {
+                        match tokio::time::timeout(t, action.run_json(config, &sctx)).await {
+                            Ok(r) => r,
+                            Err(_) => Err(StepError::new(
+                                ErrorKind::Timeout,
+                                format!("timed out after {}", humantime::format_duration(t)),
+                            )),
+                        }
+                    }
                     None => action.run_json(config, &sctx).await,
                 },
             };
-            Finished { key: key_owned, attempt_id, attempt, result, logs: sctx.logs(), elapsed: started.elapsed() }
+            Finished {
+                key: key_owned,
+                attempt_id,
+                attempt,
+                result,
+                logs: sctx.logs(),
+                elapsed: started.elapsed(),
+            }
         });
         self.running.insert(key.to_string(), handle);
         Ok(())
@@ -717,8 +931,12 @@ impl Drive<'_> {
 
     async fn finish(&mut self, f: Finished) -> Result<(), EngineError> {
         self.running.remove(&f.key);
-        let Some(inst) = self.instances.get(&f.key).cloned() else { return Ok(()) };
-        let Some(step) = self.wf.step(&inst.rec.step_id).cloned() else { return Ok(()) };
+        let Some(inst) = self.instances.get(&f.key).cloned() else {
+            return Ok(());
+        };
+        let Some(step) = self.wf.step(&inst.rec.step_id).cloned() else {
+            return Ok(());
+        };
         let now = Utc::now();
         let mut end = AttemptEnd {
             attempt_id: f.attempt_id,
@@ -792,7 +1010,10 @@ impl Drive<'_> {
             i.rec.error_kind = end.error_kind.clone();
             i.rec.error = end.error.clone();
             i.rec.wake_at = end.wake_at;
-            i.rec.wait = end.wait.as_ref().and_then(|w| serde_json::from_value(w.clone()).ok());
+            i.rec.wait = end
+                .wait
+                .as_ref()
+                .and_then(|w| serde_json::from_value(w.clone()).ok());
         }
         self.emit(&f.key, end.step_status, f.attempt, Some(f.elapsed), message);
         Ok(())
@@ -816,15 +1037,29 @@ impl Drive<'_> {
             let key = inst.rec.step_key.clone();
             match inst.rec.wait {
                 Some(Wait::Until { wake_at }) if wake_at <= now => {
-                    self.set(&key, StepStatus::Succeeded, Some(json!({"woke_at": now.to_rfc3339()})), None, None).await?;
+                    self.set(
+                        &key,
+                        StepStatus::Succeeded,
+                        Some(json!({"woke_at": now.to_rfc3339()})),
+                        None,
+                        None,
+                    )
+                    .await?;
                     changed = true;
                 }
                 Some(Wait::Approval(req)) => {
-                    let Some(mut record) = approvals.iter().find(|a| a.step_key == key).cloned() else { continue };
-                    if record.status == ApprovalStatus::Pending && req.deadline.is_some_and(|d| d <= now) {
+                    let Some(mut record) = approvals.iter().find(|a| a.step_key == key).cloned()
+                    else {
+                        continue;
+                    };
+                    if record.status == ApprovalStatus::Pending
+                        && req.deadline.is_some_and(|d| d <= now)
+                    {
                         let status = match req.on_timeout {
                             TimeoutOutcome::Approve => ApprovalStatus::Approved,
-                            TimeoutOutcome::Reject | TimeoutOutcome::Fail => ApprovalStatus::TimedOut,
+                            TimeoutOutcome::Reject | TimeoutOutcome::Fail => {
+                                ApprovalStatus::TimedOut
+                            }
                         };
                         let decision = ApprovalDecision {
                             run_id: self.run_id.clone(),
@@ -852,7 +1087,12 @@ impl Drive<'_> {
                     }
                     let mut inputs = serde_json::Map::new();
                     for (name, spec) in &req.inputs {
-                        let v = record.inputs.get(name).cloned().or_else(|| spec.default.clone()).unwrap_or(Value::Null);
+                        let v = record
+                            .inputs
+                            .get(name)
+                            .cloned()
+                            .or_else(|| spec.default.clone())
+                            .unwrap_or(Value::Null);
                         inputs.insert(name.clone(), v);
                     }
                     let outputs = json!({
@@ -866,18 +1106,35 @@ impl Drive<'_> {
                     let outputs = self.masker.mask_json(&outputs);
                     match record.status {
                         ApprovalStatus::Approved => {
-                            self.set(&key, StepStatus::Succeeded, Some(outputs), None, None).await?;
+                            self.set(&key, StepStatus::Succeeded, Some(outputs), None, None)
+                                .await?;
                         }
                         ApprovalStatus::Rejected => {
                             let by = record.decided_by.clone().unwrap_or_default();
-                            self.set(&key, StepStatus::Failed, Some(outputs), Some(ErrorKind::Rejected.as_str()), Some(format!("rejected by {by}"))).await?;
+                            self.set(
+                                &key,
+                                StepStatus::Failed,
+                                Some(outputs),
+                                Some(ErrorKind::Rejected.as_str()),
+                                Some(format!("rejected by {by}")),
+                            )
+                            .await?;
                         }
                         _ => {
                             let (kind, why) = match req.on_timeout {
-                                TimeoutOutcome::Reject => (ErrorKind::Rejected, "rejected: nobody answered in time"),
+                                TimeoutOutcome::Reject => {
+                                    (ErrorKind::Rejected, "rejected: nobody answered in time")
+                                }
                                 _ => (ErrorKind::Timeout, "nobody answered in time"),
                             };
-                            self.set(&key, StepStatus::Failed, Some(outputs), Some(kind.as_str()), Some(why.into())).await?;
+                            self.set(
+                                &key,
+                                StepStatus::Failed,
+                                Some(outputs),
+                                Some(kind.as_str()),
+                                Some(why.into()),
+                            )
+                            .await?;
                         }
                     }
                     changed = true;
@@ -901,7 +1158,14 @@ impl Drive<'_> {
             .map(|i| i.rec.step_key.clone())
             .collect();
         for key in keys {
-            self.set(&key, StepStatus::Cancelled, None, Some("cancelled"), Some("the run was cancelled".into())).await?;
+            self.set(
+                &key,
+                StepStatus::Cancelled,
+                None,
+                Some("cancelled"),
+                Some("the run was cancelled".into()),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -929,7 +1193,10 @@ impl Drive<'_> {
         RunStatus::Succeeded
     }
 
-    async fn run_loop(&mut self, cancel: &mut watch::Receiver<bool>) -> Result<RunStatus, EngineError> {
+    async fn run_loop(
+        &mut self,
+        cancel: &mut watch::Receiver<bool>,
+    ) -> Result<RunStatus, EngineError> {
         self.reload().await?;
         let mut tasks: JoinSet<Finished> = JoinSet::new();
         let mut last_beat = Instant::now();
@@ -940,7 +1207,10 @@ impl Drive<'_> {
             }
             if last_beat.elapsed() >= HEARTBEAT {
                 last_beat = Instant::now();
-                self.exec.store.acquire_lease(&self.run_id, &self.opts.owner, Utc::now() + LEASE).await?;
+                self.exec
+                    .store
+                    .acquire_lease(&self.run_id, &self.opts.owner, Utc::now() + LEASE)
+                    .await?;
                 if !self.cancelling && self.exec.store.run(&self.run_id).await?.cancel_requested {
                     self.begin_cancel(&mut tasks).await?;
                 }
@@ -966,7 +1236,14 @@ impl Drive<'_> {
                         .and_then(|s| s.condition.as_ref())
                         .is_some_and(|c| c.checks_status);
                     if !step_checks {
-                        self.set(&key, StepStatus::Cancelled, None, Some("cancelled"), Some("the run was cancelled".into())).await?;
+                        self.set(
+                            &key,
+                            StepStatus::Cancelled,
+                            None,
+                            Some("cancelled"),
+                            Some("the run was cancelled".into()),
+                        )
+                        .await?;
                         continue;
                     }
                 }
@@ -976,29 +1253,43 @@ impl Drive<'_> {
             if all_done && tasks.is_empty() {
                 let status = self.final_status();
                 let error = match status {
-                    RunStatus::Failed => self
-                        .wf
-                        .steps
-                        .iter()
-                        .find_map(|s| {
-                            self.parent(&s.id)
-                                .filter(|i| i.rec.status == StepStatus::Failed && !s.continue_on_error)
-                                .map(|i| format!("step `{}` failed: {}", s.id, i.rec.error.clone().unwrap_or_default()))
-                        }),
+                    RunStatus::Failed => self.wf.steps.iter().find_map(|s| {
+                        self.parent(&s.id)
+                            .filter(|i| i.rec.status == StepStatus::Failed && !s.continue_on_error)
+                            .map(|i| {
+                                format!(
+                                    "step `{}` failed: {}",
+                                    s.id,
+                                    i.rec.error.clone().unwrap_or_default()
+                                )
+                            })
+                    }),
                     RunStatus::Cancelled => Some("cancelled by user".into()),
                     _ => None,
                 };
-                self.exec.store.set_run_status(&self.run_id, status, error.as_deref()).await?;
+                self.exec
+                    .store
+                    .set_run_status(&self.run_id, status, error.as_deref())
+                    .await?;
                 return Ok(status);
             }
             if tasks.is_empty() {
                 let nothing_ready = self.ready().is_empty();
                 let only_waits = nothing_ready
-                    && self.instances.values().filter(|i| !i.rec.status.is_terminal()).all(|i| {
-                        i.rec.status == StepStatus::Waiting || (i.rec.status == StepStatus::Running && i.rec.item_index.is_none())
-                    });
+                    && self
+                        .instances
+                        .values()
+                        .filter(|i| !i.rec.status.is_terminal())
+                        .all(|i| {
+                            i.rec.status == StepStatus::Waiting
+                                || (i.rec.status == StepStatus::Running
+                                    && i.rec.item_index.is_none())
+                        });
                 if only_waits && !self.opts.wait {
-                    self.exec.store.set_run_status(&self.run_id, RunStatus::Waiting, None).await?;
+                    self.exec
+                        .store
+                        .set_run_status(&self.run_id, RunStatus::Waiting, None)
+                        .await?;
                     return Ok(RunStatus::Waiting);
                 }
             }
@@ -1035,7 +1326,10 @@ impl Drive<'_> {
 
     async fn begin_cancel(&mut self, tasks: &mut JoinSet<Finished>) -> Result<(), EngineError> {
         self.cancelling = true;
-        self.exec.store.append_event(&self.run_id, None, "cancelling", &json!({})).await?;
+        self.exec
+            .store
+            .append_event(&self.run_id, None, "cancelling", &json!({}))
+            .await?;
         // Dropping the futures stops the work: shell steps kill their process groups.
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
@@ -1043,7 +1337,11 @@ impl Drive<'_> {
         self.running.clear();
         for key in running {
             let attempts = self.exec.store.attempts(&self.run_id).await?;
-            if let Some(a) = attempts.iter().rev().find(|a| a.step_key == key && a.status == "running") {
+            if let Some(a) = attempts
+                .iter()
+                .rev()
+                .find(|a| a.step_key == key && a.status == "running")
+            {
                 let end = AttemptEnd {
                     attempt_id: a.id,
                     run_id: self.run_id.clone(),
@@ -1067,7 +1365,13 @@ impl Drive<'_> {
                 i.rec.status = StepStatus::Cancelled;
                 i.rec.error_kind = Some("cancelled".into());
             }
-            self.emit(&key, StepStatus::Cancelled, 0, None, Some("cancelled".into()));
+            self.emit(
+                &key,
+                StepStatus::Cancelled,
+                0,
+                None,
+                Some("cancelled".into()),
+            );
         }
         self.cancel_pending().await
     }

@@ -116,7 +116,9 @@ fn json_text(v: &Value) -> String {
 fn parse_json(text: Option<String>, what: &str) -> Result<Value> {
     match text {
         None => Ok(Value::Null),
-        Some(t) => serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("{what}: {e}"))),
+        Some(t) => {
+            serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+        }
     }
 }
 
@@ -126,7 +128,12 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
             match userinfo.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
                 None => url.to_string(),
             }
         }
@@ -148,17 +155,29 @@ impl Store {
                 .connect_with(opts)
                 .await?;
             migrations(Backend::Postgres).run(&pool).await?;
-            return Ok(Store { pool: Pool::Postgres(pool), backend: Backend::Postgres });
+            return Ok(Store {
+                pool: Pool::Postgres(pool),
+                backend: Backend::Postgres,
+            });
         }
         let opts = if url == "sqlite::memory:" {
             SqliteConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?
         } else {
-            let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-            if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", parent.display())))?;
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url);
+            if let Some(parent) = Path::new(path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Url(format!("cannot create {}: {e}", parent.display()))
+                })?;
             }
-            SqliteConnectOptions::new().filename(path).create_if_missing(true)
+            SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
         };
         let opts = opts
             .journal_mode(SqliteJournalMode::Wal)
@@ -169,9 +188,15 @@ impl Store {
             .foreign_keys(true);
         // One connection for an in-memory database: each connection would see its own.
         let max = if url == "sqlite::memory:" { 1 } else { 4 };
-        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(opts).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .connect_with(opts)
+            .await?;
         migrations(Backend::Sqlite).run(&pool).await?;
-        Ok(Store { pool: Pool::Sqlite(pool), backend: Backend::Sqlite })
+        Ok(Store {
+            pool: Pool::Sqlite(pool),
+            backend: Backend::Sqlite,
+        })
     }
 
     /// Which backend this is.
@@ -281,7 +306,9 @@ impl Store {
         match ids.as_slice() {
             [one] => Ok(one.clone()),
             [] => Err(StoreError::NotFound(format!("no run with id `{prefix}`"))),
-            _ => Err(StoreError::NotFound(format!("`{prefix}` matches several runs: give more characters"))),
+            _ => Err(StoreError::NotFound(format!(
+                "`{prefix}` matches several runs: give more characters"
+            ))),
         }
     }
 
@@ -338,7 +365,8 @@ impl Store {
 
     /// The run's events, oldest first.
     pub async fn events(&self, run_id: &str) -> Result<Vec<EventRecord>> {
-        const SQL: &str = "SELECT id, run_id, step_key, kind, data, at FROM events WHERE run_id = $1 ORDER BY id";
+        const SQL: &str =
+            "SELECT id, run_id, step_key, kind, data, at FROM events WHERE run_id = $1 ORDER BY id";
         Ok(on_pool!(self, pool => {
             sqlx::query(SQL)
                 .bind(run_id)
@@ -513,7 +541,12 @@ impl Store {
     }
 
     /// Change a run's status; terminal statuses also set `finished_at` and drop the lease.
-    pub async fn set_run_status(&self, run_id: &str, status: RunStatus, error: Option<&str>) -> Result<()> {
+    pub async fn set_run_status(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        error: Option<&str>,
+    ) -> Result<()> {
         let now = to_millis(Utc::now());
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -539,7 +572,12 @@ impl Store {
 
     /// Take or renew the lease of a run for `owner` until `until`. Fails with `Conflict`
     /// when another owner holds an unexpired lease, so two processes never drive one run.
-    pub async fn acquire_lease(&self, run_id: &str, owner: &str, until: DateTime<Utc>) -> Result<()> {
+    pub async fn acquire_lease(
+        &self,
+        run_id: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<()> {
         let now = to_millis(Utc::now());
         let n = on_pool!(self, pool => {
             sqlx::query(
@@ -657,7 +695,13 @@ impl Store {
     }
 
     /// Append an event.
-    pub async fn append_event(&self, run_id: &str, step_key: Option<&str>, kind: &str, data: &Value) -> Result<()> {
+    pub async fn append_event(
+        &self,
+        run_id: &str,
+        step_key: Option<&str>,
+        kind: &str,
+        data: &Value,
+    ) -> Result<()> {
         let now = to_millis(Utc::now());
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -685,14 +729,16 @@ where
     for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
     for<'e> &'e mut <DB as sqlx::Database>::Connection: sqlx::Executor<'e, Database = DB>,
 {
-    sqlx::query::<DB>("INSERT INTO events (run_id, step_key, kind, data, at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(run_id)
-        .bind(step_key)
-        .bind(kind)
-        .bind(json_text(data))
-        .bind(at)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query::<DB>(
+        "INSERT INTO events (run_id, step_key, kind, data, at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(run_id)
+    .bind(step_key)
+    .bind(kind)
+    .bind(json_text(data))
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -712,7 +758,8 @@ where
         source: r.try_get("source")?,
         inputs: parse_json(r.try_get("inputs")?, "run inputs")?,
         trigger: parse_json(r.try_get("trigger_data")?, "run trigger")?,
-        status: RunStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("run status `{status}`")))?,
+        status: RunStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("run status `{status}`")))?,
         error: r.try_get("error")?,
         created_at: from_millis(r.try_get("created_at")?),
         updated_at: from_millis(r.try_get("updated_at")?),
@@ -738,7 +785,8 @@ where
         step_key: r.try_get("step_key")?,
         step_id: r.try_get("step_id")?,
         item_index: r.try_get("item_index")?,
-        status: StepStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("step status `{status}`")))?,
+        status: StepStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("step status `{status}`")))?,
         attempts: u32::try_from(r.try_get::<i64, _>("attempts")?).unwrap_or(0),
         input: parse_json(r.try_get("input")?, "step input")?,
         outputs: parse_json(r.try_get("outputs")?, "step outputs")?,
@@ -748,7 +796,10 @@ where
         wait: if wait.is_null() {
             None
         } else {
-            Some(serde_json::from_value(wait).map_err(|e| StoreError::Corrupt(format!("step wait: {e}")))?)
+            Some(
+                serde_json::from_value(wait)
+                    .map_err(|e| StoreError::Corrupt(format!("step wait: {e}")))?,
+            )
         },
         wake_at: r.try_get::<Option<i64>, _>("wake_at")?.map(from_millis),
         started_at: r.try_get::<Option<i64>, _>("started_at")?.map(from_millis),

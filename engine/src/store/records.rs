@@ -48,7 +48,10 @@ impl RunStatus {
 
     /// Whether the run is over.
     pub fn is_terminal(self) -> bool {
-        matches!(self, RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled)
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled
+        )
     }
 }
 
@@ -102,7 +105,13 @@ impl StepStatus {
 
     /// Whether the step is done for this run.
     pub fn is_terminal(self) -> bool {
-        matches!(self, StepStatus::Succeeded | StepStatus::Failed | StepStatus::Skipped | StepStatus::Cancelled)
+        matches!(
+            self,
+            StepStatus::Succeeded
+                | StepStatus::Failed
+                | StepStatus::Skipped
+                | StepStatus::Cancelled
+        )
     }
 }
 
@@ -190,7 +199,11 @@ pub struct RunFilter {
 
 impl Default for RunFilter {
     fn default() -> Self {
-        RunFilter { status: None, workflow: None, limit: 20 }
+        RunFilter {
+            status: None,
+            workflow: None,
+            limit: 20,
+        }
     }
 }
 
