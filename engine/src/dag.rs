@@ -129,9 +129,27 @@ impl Dag {
             .collect()
     }
 
-    /// Whether `ancestor` is (transitively) needed by `id`.
+    /// Whether `ancestor` is (transitively) needed by `id`. Searches backwards from `id`
+    /// and stops as soon as it meets `ancestor`: templates mostly read a step's direct
+    /// needs, so this is usually one hop, even in long chains.
     pub fn is_upstream(&self, ancestor: &str, id: &str) -> bool {
-        self.upstream(id).contains(&ancestor)
+        let (Some(&start), Some(&goal)) = (self.index.get(id), self.index.get(ancestor)) else {
+            return false;
+        };
+        let mut seen = vec![false; self.graph.node_count()];
+        let mut stack = vec![start];
+        while let Some(node) = stack.pop() {
+            for need in self.graph.neighbors_directed(node, Direction::Incoming) {
+                if need == goal {
+                    return true;
+                }
+                if !seen[need.index()] {
+                    seen[need.index()] = true;
+                    stack.push(need);
+                }
+            }
+        }
+        false
     }
 
     /// A topological order where, among the steps ready at once, the one written first

@@ -71,13 +71,15 @@ pub fn load_str(
     path: &Path,
     registry: &Registry,
 ) -> Result<Workflow, Vec<Diagnostic>> {
-    let mut diags = check_source(source, registry);
+    let (mut diags, root) = check_source(source, registry);
     diags.sort_by_key(|d| d.span.as_ref().map(|s| s.start));
     let diags: Vec<Diagnostic> = diags.into_iter().map(|d| d.locate(path, source)).collect();
-    if diags.iter().any(Diagnostic::is_error) {
-        return Err(diags);
+    match root {
+        Some(root) if !diags.iter().any(Diagnostic::is_error) => {
+            build(&root, source, path).map_err(|d| vec![d.locate(path, source)])
+        }
+        _ => Err(diags),
     }
-    build(source, path).map_err(|d| vec![d.locate(path, source)])
 }
 
 /// Load a workflow file: refuses files over [`MAX_FILE_BYTES`] and text that is not UTF-8.
@@ -220,61 +222,54 @@ pub fn generated_workflow(n: usize) -> String {
     out
 }
 
-/// Every problem of a workflow text, unlocated.
-fn check_source(source: &str, registry: &Registry) -> Vec<Diagnostic> {
+/// Every problem of a workflow text, unlocated, and its tree when it parsed.
+fn check_source(source: &str, registry: &Registry) -> (Vec<Diagnostic>, Option<Node>) {
+    let fail = |d: Diagnostic| (vec![d], None);
+    let help = "a workflow needs at least `name` and `steps`";
     if source.trim().is_empty() {
-        return vec![
+        return fail(
             Diagnostic::error("empty-file", "the file is empty")
                 .at(Span::new(0, 0))
-                .help("a workflow needs at least `name` and `steps`"),
-        ];
+                .help(help),
+        );
     }
     let root = match yaml::parse(source) {
         Ok(root) => root,
         Err(e) => {
-            return vec![
+            return fail(
                 Diagnostic::error(e.code, e.message)
                     .at(e.span)
                     .maybe_help(e.help),
-            ];
+            );
         }
     };
     match &root.value {
         NodeValue::Map(_) => {}
         NodeValue::Null => {
-            return vec![
-                Diagnostic::error("empty-file", "the file holds no workflow, only comments")
-                    .at(Span::new(0, 0))
-                    .help("a workflow needs at least `name` and `steps`"),
-            ];
+            let d = Diagnostic::error("empty-file", "the file holds no workflow, only comments");
+            return fail(d.at(Span::new(0, 0)).help(help));
         }
         _ => {
-            let head = source[root.span.start..].lines().next().map_or(0, str::len);
-            return vec![
+            let rest = source.get(root.span.start..).unwrap_or_default();
+            let head = rest.lines().next().map_or(0, str::len);
+            let found = root.kind_name();
+            return fail(
                 Diagnostic::error(
                     "not-a-map",
-                    format!(
-                        "a workflow file must be a map of fields, found {}",
-                        root.kind_name()
-                    ),
+                    format!("a workflow file must be a map of fields, found {found}"),
                 )
                 .at(Span::new(root.span.start, root.span.start + head))
                 .label("expected `name:`, `steps:`…")
                 .help("start the file with `name: my-workflow` and a `steps:` map"),
-            ];
+            );
         }
     }
-    let mut diags = schema_check::check(
-        &root,
-        &crate::schema::workflow_schema(),
-        "",
-        None,
-        CheckOptions::default(),
-    );
+    let schema = crate::schema::workflow_schema();
+    let mut diags = schema_check::check(&root, &schema, "", None, CheckOptions::default());
     let mut checker = Checker::new(source, registry, &root);
     checker.run();
     diags.extend(checker.diags);
-    diags
+    (diags, Some(root))
 }
 
 /// A step as written: where it is and what it says.
@@ -318,6 +313,8 @@ struct Checker<'a> {
     inputs: Vec<&'a str>,
     secrets: Vec<&'a str>,
     infos: HashMap<String, ActionInfo>,
+    /// Step id → position of its first definition.
+    index: HashMap<&'a str, usize>,
     diags: Vec<Diagnostic>,
 }
 
@@ -357,6 +354,10 @@ impl<'a> Checker<'a> {
             .into_iter()
             .map(|i| (i.name.to_string(), i))
             .collect();
+        let mut index = HashMap::new();
+        for (i, step) in steps.iter().enumerate() {
+            index.entry(step.id).or_insert(i);
+        }
         Checker {
             source,
             registry,
@@ -365,6 +366,7 @@ impl<'a> Checker<'a> {
             inputs,
             secrets,
             infos,
+            index,
             diags: Vec::new(),
         }
     }
@@ -519,7 +521,7 @@ impl<'a> Checker<'a> {
                 .label(format!("expected a {}", kind.as_str()))
                 .help(match kind {
                     InputType::String => "quote the value to make it a string".to_string(),
-                    _ => format!("change the default or set `type:` to match it"),
+                    _ => "change the default or set `type:` to match it".to_string(),
                 }),
             );
         }
@@ -1057,7 +1059,7 @@ impl<'a> Checker<'a> {
         path: &str,
     ) {
         let reader_step = &self.steps[reader];
-        let Some(target_step) = self.steps.iter().find(|s| s.id == target) else {
+        let Some(target_step) = self.index.get(target).map(|&t| &self.steps[t]) else {
             let d = Diagnostic::error(
                 "unknown-step-ref",
                 format!("`steps.{target}` is not a step"),
@@ -1156,8 +1158,7 @@ fn check_cron(text: &str) -> Result<(), (String, String)> {
 }
 
 /// Convert a checked file into the typed workflow.
-fn build(source: &str, path: &Path) -> Result<Workflow, Diagnostic> {
-    let root = yaml::parse(source).map_err(|e| Diagnostic::error(e.code, e.message).at(e.span))?;
+fn build(root: &Node, source: &str, path: &Path) -> Result<Workflow, Diagnostic> {
     let raw: RawWorkflow = serde_json::from_value(root.to_json()).map_err(|e| {
         Diagnostic::error(
             "invalid-workflow",
