@@ -9,13 +9,18 @@
 
 pub mod action;
 pub mod approval;
+pub mod dag;
+pub mod diagnostic;
 pub mod expr;
 pub mod raw;
 pub mod runtime;
 pub mod schema;
+pub mod schema_check;
 pub mod secrets;
 pub mod store;
+pub mod validate;
 pub mod workflow;
+pub mod yaml;
 
 /// The candidate closest to `name`, when one is close enough to be a likely typo.
 pub fn suggest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
