@@ -358,7 +358,38 @@ async fn background_processes_are_killed_when_the_command_exits() {
     let outputs = succeeded(run_in(&ctx, json!({"run": run})).await);
     assert_eq!(outputs["stdout"], "started\n");
     assert!(started.elapsed() < Duration::from_secs(20));
+    let logs = ctx.logs();
+    assert!(
+        !logs.iter().any(|l| l.starts_with("[medic]")),
+        "the pipes should close at once: {logs:?}"
+    );
     assert_all_gone(&read_pids(&pids)).await;
+}
+
+#[tokio::test]
+async fn a_process_that_leaves_the_group_cannot_hold_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let pids = dir.path().join("pids");
+    // Wait until the escapee runs in its own session, or the group kill would catch it.
+    let run = format!(
+        "setsid sh -c 'echo $$ > {p}; exec sleep 30' & \
+         while [ ! -s {p} ]; do sleep 0.01; done; echo started",
+        p = pids.display()
+    );
+    let result = run_in(&ctx, json!({"run": run})).await;
+    for pid in read_pids(&pids) {
+        // SAFETY: plain kill(2) of the process this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let outputs = succeeded(result);
+    assert_eq!(outputs["stdout"], "started\n");
+    let logs = ctx.logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("[medic] stopped reading output held open")),
+        "{logs:?}"
+    );
 }
 
 #[tokio::test]
