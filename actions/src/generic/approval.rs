@@ -122,10 +122,10 @@ impl Action for Approval {
         the CLI, the API or chat. The approver may fill in typed inputs. With a `timeout`, \
         silence resolves the request as `on_timeout` says. The wait is persisted by the engine \
         and holds no task. A rejection fails the step with the `rejected` error kind.";
-    const EXAMPLE: &'static str = r#"- id: review
+    const EXAMPLE: &'static str = r#"review:
   uses: approval
   with:
-    message: "Open a PR with the fix for {{ steps.analyze.outputs.fingerprint }}?"
+    message: "Open a pull request with the fix? (run {{ run.id }})"
     approvers: [alice@example.com, bob]
     inputs:
       reason:
@@ -137,11 +137,17 @@ impl Action for Approval {
     timeout: 4h
     on_timeout: reject
 "#;
+    // Set by the engine when the request is resolved.
     const OUTPUTS: &'static [OutputDoc] = &[
         OutputDoc {
             name: "approved",
             kind: "boolean",
-            description: "Whether the request was approved (by a human or by `on_timeout`).",
+            description: "Whether the request was approved (by a human or by `on_timeout: approve`).",
+        },
+        OutputDoc {
+            name: "decision",
+            kind: "string",
+            description: "`approved`, `rejected` or `timed_out`.",
         },
         OutputDoc {
             name: "by",
@@ -151,12 +157,17 @@ impl Action for Approval {
         OutputDoc {
             name: "comment",
             kind: "string",
-            description: "The approver's comment, empty when none was given.",
+            description: "The approver's comment; null when none was given.",
         },
         OutputDoc {
             name: "inputs",
             kind: "object",
             description: "The inputs the approver gave, defaults filled in.",
+        },
+        OutputDoc {
+            name: "decided_at",
+            kind: "string",
+            description: "When the request was resolved, as an RFC 3339 time.",
         },
     ];
 
@@ -186,26 +197,20 @@ mod tests {
     use medic_engine::action::{ErrorKind, InputType};
     use serde_json::json;
 
-    fn example() -> serde_json::Value {
-        json!({
-            "message": "Open a PR with the fix for {{ steps.analyze.outputs.fingerprint }}?",
-            "approvers": ["alice@example.com", "bob"],
-            "inputs": {
-                "reason": {"type": "string", "description": "Why you decided so"},
-                "auto_merge": {"type": "boolean", "default": false},
-            },
-            "timeout": "4h",
-            "on_timeout": "reject",
-        })
-    }
-
     async fn request(
         value: serde_json::Value,
         secrets: &[&str],
     ) -> Result<ApprovalRequest, StepError> {
+        let config: ApprovalConfig = serde_json::from_value(value).unwrap();
+        run_config(config, secrets).await
+    }
+
+    async fn run_config(
+        config: ApprovalConfig,
+        secrets: &[&str],
+    ) -> Result<ApprovalRequest, StepError> {
         let dir = tempfile::tempdir().unwrap();
         let ctx = test_context(secrets, dir.path());
-        let config: ApprovalConfig = serde_json::from_value(value).unwrap();
         match Approval.run(config, &ctx).await? {
             StepOutcome::Suspend(Wait::Approval(request)) => Ok(request),
             other => panic!("approval must suspend for a human, got {other:?}"),
@@ -215,7 +220,8 @@ mod tests {
     #[tokio::test]
     async fn example_suspends_with_a_deadline() {
         let before = Utc::now();
-        let request = request(example(), &[]).await.unwrap();
+        let config = crate::support::example_config::<Approval>();
+        let request = run_config(config, &[]).await.unwrap();
         assert_eq!(request.approvers, ["alice@example.com", "bob"]);
         assert_eq!(request.on_timeout, TimeoutOutcome::Reject);
         assert_eq!(request.inputs["auto_merge"].kind, InputType::Boolean);

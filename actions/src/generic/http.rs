@@ -166,15 +166,15 @@ impl Action for Http {
         by default) fails the step with the `failed` kind, the response still in its outputs; \
         transport problems fail it with `network`, a slow exchange with `timeout`. Under \
         `--dry-run` only read-only methods (GET, HEAD, OPTIONS…) are sent; others are described.";
-    const EXAMPLE: &'static str = r#"- id: notify
+    const EXAMPLE: &'static str = r#"notify:
   uses: http
   with:
     method: POST
     url: https://hooks.example.com/medic
     headers:
-      authorization: "Bearer {{ secrets.HOOK_TOKEN }}"
+      x-medic-run: "{{ run.id }}"
     body:
-      text: "Fix ready for {{ inputs.service }}"
+      text: "A fix is ready for review"
     expected_status: [200, 202]
     timeout: 10s
 "#;

@@ -41,10 +41,10 @@ impl Action for Log {
     const DESCRIPTION: &'static str = "Writes a message to the run's log and to Medic's own \
         diagnostics at the given level. Useful to record a summary built from earlier steps' \
         outputs. Never fails.";
-    const EXAMPLE: &'static str = r#"- id: summary
+    const EXAMPLE: &'static str = r#"summary:
   uses: log
   with:
-    message: "Build {{ steps.build.outputs.exit_code }} for {{ inputs.branch }}"
+    message: "Run {{ run.id }} needs a look"
     level: warn
 "#;
     const OUTPUTS: &'static [OutputDoc] = &[OutputDoc {
@@ -84,11 +84,8 @@ mod tests {
 
     #[test]
     fn example_config_parses() {
-        let config: LogConfig = serde_json::from_value(json!({
-            "message": "Build {{ steps.build.outputs.exit_code }} for {{ inputs.branch }}",
-            "level": "warn",
-        }))
-        .unwrap();
+        let config = crate::support::example_config::<Log>();
+        assert_eq!(config.message, "Run {{ run.id }} needs a look");
         assert_eq!(config.level, Level::Warn);
     }
 

@@ -128,7 +128,7 @@ impl Action for Shell {
         becomes outputs too (the file wins on conflicts). A non-zero exit fails the step. \
         When the step times out or is cancelled, and when the command exits, every process \
         it started is killed. Under `--dry-run` nothing runs.";
-    const EXAMPLE: &'static str = r#"- id: test
+    const EXAMPLE: &'static str = r#"test:
   uses: shell
   with:
     script: |

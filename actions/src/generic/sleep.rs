@@ -55,12 +55,17 @@ impl Action for Sleep {
     const NAME: &'static str = "sleep";
     const DESCRIPTION: &'static str = "Waits for a duration or until a point in time. The wait \
         is persisted by the engine, so it holds no task, costs nothing and survives restarts.";
-    const EXAMPLE: &'static str = r#"- id: cool-down
+    const EXAMPLE: &'static str = r#"cool_down:
   uses: sleep
   with:
     duration: 10m
 "#;
-    const OUTPUTS: &'static [OutputDoc] = &[];
+    // Set by the engine when it resumes the step.
+    const OUTPUTS: &'static [OutputDoc] = &[OutputDoc {
+        name: "woke_at",
+        kind: "string",
+        description: "When the step resumed, as an RFC 3339 time.",
+    }];
 
     async fn run(&self, config: SleepConfig, ctx: &StepContext) -> Result<StepOutcome, StepError> {
         let wake_at = config
@@ -86,7 +91,8 @@ mod tests {
     #[test]
     fn example_config_parses() {
         let now = Utc::now();
-        let wake_at = config(json!({"duration": "10m"})).wake_at(now).unwrap();
+        let config = crate::support::example_config::<Sleep>();
+        let wake_at = config.wake_at(now).unwrap();
         assert_eq!(wake_at - now, TimeDelta::minutes(10));
     }
 

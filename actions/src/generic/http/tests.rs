@@ -131,23 +131,16 @@ async fn refused_url() -> String {
 
 #[test]
 fn example_config_parses_into_a_request() {
-    let config: HttpConfig = serde_json::from_value(json!({
-        "method": "POST",
-        "url": "https://hooks.example.com/medic",
-        "headers": {"authorization": "Bearer {{ secrets.HOOK_TOKEN }}"},
-        "body": {"text": "Fix ready for {{ inputs.service }}"},
-        "expected_status": [200, 202],
-        "timeout": "10s",
-    }))
-    .unwrap();
+    let config = crate::support::example_config::<Http>();
+    assert_eq!(
+        config.body,
+        Some(json!({"text": "A fix is ready for review"}))
+    );
     let request = config.request().unwrap();
     assert_eq!(request.method, Method::POST);
     assert_eq!(request.expected_status, Some(vec![200, 202]));
     assert_eq!(request.timeout, Duration::from_secs(10));
-    assert_eq!(
-        request.headers["authorization"],
-        "Bearer {{ secrets.HOOK_TOKEN }}"
-    );
+    assert_eq!(request.headers["x-medic-run"], "{{ run.id }}");
 }
 
 #[test]
