@@ -77,13 +77,6 @@ fn main() -> ExitCode {
             };
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MEDIC_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     // One TLS crypto provider for every HTTP client in the process (see
     // ../shared/notes/crates.md): reqwest is built without its own.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -93,6 +86,14 @@ fn main() -> ExitCode {
         ColorChoice::Never => false,
         ColorChoice::Auto => medic_engine::diagnostic::stderr_color(),
     };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MEDIC_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_ansi(color)
+        .with_writer(std::io::stderr)
+        .init();
     let globals = Globals {
         database_url: cli
             .database_url

@@ -8,17 +8,30 @@ fn assert_rejected(p: &Project, file: &str, needle: &str) {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{file}: {err}");
     assert!(!err.contains("panicked"), "{file} panicked: {err}");
-    assert!(err.to_lowercase().contains(needle), "{file}: expected `{needle}` in:\n{err}");
+    assert!(
+        err.to_lowercase().contains(needle),
+        "{file}: expected `{needle}` in:\n{err}"
+    );
     let out = p.medic().args(["validate", file]).output().unwrap();
-    assert!(matches!(out.status.code(), Some(1) | Some(2)), "{file}: validate exit {:?}", out.status.code());
+    assert!(
+        matches!(out.status.code(), Some(1) | Some(2)),
+        "{file}: validate exit {:?}",
+        out.status.code()
+    );
     assert!(!stderr(&out).contains("panicked"));
-    assert!(!p.path().join(".medic").exists(), "{file}: something was written to the store");
+    assert!(
+        !p.path().join(".medic").exists(),
+        "{file}: something was written to the store"
+    );
 }
 
 #[test]
 fn malformed_yaml() {
     let p = Project::new();
-    p.write("bad.yaml", "name: x\nsteps:\n  a: { uses: log, with: [unclosed\n");
+    p.write(
+        "bad.yaml",
+        "name: x\nsteps:\n  a: { uses: log, with: [unclosed\n",
+    );
     assert_rejected(&p, "bad.yaml", "bad.yaml:");
 }
 
@@ -39,7 +52,11 @@ fn alias_bomb() {
 fn deep_nesting() {
     let p = Project::new();
     let depth = 10_000;
-    let y = format!("name: deep\nsteps: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+    let y = format!(
+        "name: deep\nsteps: {}{}\n",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
     p.write("deep.yaml", &y);
     assert_rejected(&p, "deep.yaml", "deep");
 }
@@ -48,7 +65,11 @@ fn deep_nesting() {
 fn non_utf8_bytes() {
     let p = Project::new();
     let path = p.path().join("latin1.yaml");
-    std::fs::write(&path, b"name: caf\xe9\nsteps:\n  a: { uses: log, with: { message: hi } }\n").unwrap();
+    std::fs::write(
+        &path,
+        b"name: caf\xe9\nsteps:\n  a: { uses: log, with: { message: hi } }\n",
+    )
+    .unwrap();
     assert_rejected(&p, "latin1.yaml", "utf-8");
 }
 
@@ -62,7 +83,8 @@ fn missing_file() {
 fn a_hundred_megabyte_file() {
     let p = Project::new();
     let path = p.path().join("huge.yaml");
-    let mut text = String::from("name: huge\nsteps:\n  a: { uses: log, with: { message: hi } }\n# ");
+    let mut text =
+        String::from("name: huge\nsteps:\n  a: { uses: log, with: { message: hi } }\n# ");
     text.push_str(&"x".repeat(100 * 1024 * 1024));
     std::fs::write(&path, text).unwrap();
     assert_rejected(&p, "huge.yaml", "mb");

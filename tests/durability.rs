@@ -24,9 +24,17 @@ steps:
 fn story(p: &Project) {
     p.write("wf.yaml", WORKFLOW);
     let journal = p.path().join("journal.txt");
-    let mut child = p.medic_std().args(["run", "wf.yaml"]).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = p
+        .medic_std()
+        .args(["run", "wf.yaml"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&journal).unwrap_or_default().contains("second-start") {
+    while !std::fs::read_to_string(&journal)
+        .unwrap_or_default()
+        .contains("second-start")
+    {
         assert!(Instant::now() < deadline, "the second step never started");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -36,7 +44,10 @@ fn story(p: &Project) {
     let runs = p.runs();
     assert_eq!(runs.len(), 1);
     let id = runs[0]["id"].as_str().unwrap().to_string();
-    assert_eq!(runs[0]["status"], "running", "the killed run is left running");
+    assert_eq!(
+        runs[0]["status"], "running",
+        "the killed run is left running"
+    );
 
     let out = p.medic().args(["runs", "resume", &id]).output().unwrap();
     assert!(out.status.success(), "resume failed: {}", stderr(&out));
@@ -47,10 +58,21 @@ fn story(p: &Project) {
     let lines: Vec<&str> = text.lines().collect();
     let count = |prefix: &str| lines.iter().filter(|l| l.starts_with(prefix)).count();
     assert_eq!(count("first "), 1, "finished step re-ran:\n{text}");
-    assert_eq!(count("second-start "), 2, "the in-flight step runs again (at-least-once):\n{text}");
+    assert_eq!(
+        count("second-start "),
+        2,
+        "the in-flight step runs again (at-least-once):\n{text}"
+    );
     assert_eq!(count("third "), 1, "{text}");
-    let keys: Vec<&str> = lines.iter().filter(|l| l.starts_with("second-start ")).map(|l| &l[13..]).collect();
-    assert_eq!(keys[0], keys[1], "the re-run must carry the same idempotency key");
+    let keys: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("second-start "))
+        .map(|l| &l[13..])
+        .collect();
+    assert_eq!(
+        keys[0], keys[1],
+        "the re-run must carry the same idempotency key"
+    );
     assert_eq!(keys[0], format!("{id}/second"));
 
     let show = p.show(&id);

@@ -22,16 +22,39 @@ steps:
     with: { run: 'echo "{{ steps.greet.outputs.greeting | upper }}!"' }
 "#,
     );
-    let out = p.medic().args(["run", "wf.yaml", "--input", "who=medic", "--output", "json"]).output().unwrap();
+    let out = p
+        .medic()
+        .args(["run", "wf.yaml", "--input", "who=medic", "--output", "json"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["run"]["status"], "succeeded");
-    let shout = doc["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "shout").unwrap();
-    assert_eq!(shout["outputs"]["stdout"].as_str().unwrap().trim(), "HELLO, MEDIC!");
+    let shout = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step_key"] == "shout")
+        .unwrap();
+    assert_eq!(
+        shout["outputs"]["stdout"].as_str().unwrap().trim(),
+        "HELLO, MEDIC!"
+    );
     let runs = p.runs();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["inputs"]["who"], "medic");
-    let logs = stdout(&p.medic().args(["runs", "logs", runs[0]["id"].as_str().unwrap(), "--step", "shout"]).output().unwrap());
+    let logs = stdout(
+        &p.medic()
+            .args([
+                "runs",
+                "logs",
+                runs[0]["id"].as_str().unwrap(),
+                "--step",
+                "shout",
+            ])
+            .output()
+            .unwrap(),
+    );
     assert!(logs.contains("HELLO, MEDIC!"), "{logs}");
 }
 
@@ -71,7 +94,12 @@ finally:
     assert_eq!(st["notify"], "succeeded");
     assert_eq!(st["page"], "succeeded");
     assert_eq!(st["report"], "succeeded");
-    let report = show["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "report").unwrap();
+    let report = show["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step_key"] == "report")
+        .unwrap();
     assert_eq!(report["outputs"]["message"], "ended failed");
 }
 
@@ -126,12 +154,26 @@ steps:
     with: { message: "{{ steps.check.outputs.results | map(attribute='svc') | join(',') }}" }
 "#,
     );
-    let out = p.medic().args(["run", "wf.yaml", "--output", "json"]).output().unwrap();
+    let out = p
+        .medic()
+        .args(["run", "wf.yaml", "--output", "json"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let sum = doc["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "sum").unwrap();
+    let sum = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step_key"] == "sum")
+        .unwrap();
     assert_eq!(sum["outputs"]["message"], "api,web,db");
-    let keys: Vec<&str> = doc["steps"].as_array().unwrap().iter().filter_map(|s| s["step_key"].as_str()).collect();
+    let keys: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["step_key"].as_str())
+        .collect();
     assert!(keys.contains(&"check[2]"), "{keys:?}");
 }
 
@@ -142,24 +184,46 @@ fn bad_inputs_are_usage_errors_and_create_no_run() {
         "wf.yaml",
         "name: i\ninputs:\n  count: { type: number, required: true }\nsteps:\n  a: { uses: log, with: { message: \"{{ inputs.count }}\" } }\n",
     );
-    let out = p.medic().args(["run", "wf.yaml", "--input", "cuont=3"]).output().unwrap();
+    let out = p
+        .medic()
+        .args(["run", "wf.yaml", "--input", "cuont=3"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("did you mean `count`"), "{}", stderr(&out));
-    let out = p.medic().args(["run", "wf.yaml", "--input", "count=three"]).output().unwrap();
+    assert!(
+        stderr(&out).contains("did you mean `count`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = p
+        .medic()
+        .args(["run", "wf.yaml", "--input", "count=three"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("number"), "{}", stderr(&out));
     let out = p.medic().args(["run", "wf.yaml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("required"), "{}", stderr(&out));
-    p.medic().args(["run", "wf.yaml", "--input", "novalue"]).assert().code(2);
+    p.medic()
+        .args(["run", "wf.yaml", "--input", "novalue"])
+        .assert()
+        .code(2);
     assert!(p.runs().is_empty());
 }
 
 #[test]
 fn dry_run_performs_no_side_effects() {
     let p = Project::new();
-    p.write("wf.yaml", "name: d\nsteps:\n  touch: { uses: shell, with: { run: \"touch created.txt\" } }\n");
-    let out = p.medic().args(["run", "wf.yaml", "--dry-run"]).output().unwrap();
+    p.write(
+        "wf.yaml",
+        "name: d\nsteps:\n  touch: { uses: shell, with: { run: \"touch created.txt\" } }\n",
+    );
+    let out = p
+        .medic()
+        .args(["run", "wf.yaml", "--dry-run"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!p.path().join("created.txt").exists());
     p.medic().args(["run", "wf.yaml"]).assert().code(0);
@@ -183,14 +247,27 @@ steps:
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let show = p.show(p.runs()[0]["id"].as_str().unwrap());
     assert_eq!(show["steps"][0]["error_kind"], "timeout", "{show}");
-    let pid: i32 = std::fs::read_to_string(p.path().join("child.pid")).unwrap().trim().parse().unwrap();
+    let pid: i32 = std::fs::read_to_string(p.path().join("child.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    assert!(!alive(pid), "the background child {pid} survived the timeout");
+    assert!(
+        !alive(pid),
+        "the background child {pid} survived the timeout"
+    );
 }
 
 fn alive(pid: i32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    !stat.is_empty() && !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z')
+    !stat.is_empty()
+        && !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
 }
 
 #[test]
@@ -207,18 +284,30 @@ steps:
     with: { run: 'echo "token is $DEPLOY_TOKEN"; echo "t={{ secrets.DEPLOY_TOKEN }}" >> "$MEDIC_OUTPUT"; echo "bad $DEPLOY_TOKEN" >&2; exit 1' }
 "#,
     );
-    let out = p.medic().env("DEPLOY_TOKEN", canary).args(["run", "wf.yaml", "--output", "json"]).output().unwrap();
+    let out = p
+        .medic()
+        .env("DEPLOY_TOKEN", canary)
+        .args(["run", "wf.yaml", "--output", "json"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(!stdout(&out).contains(canary), "stdout leaked the secret");
     assert!(!stderr(&out).contains(canary), "stderr leaked the secret");
     assert!(stdout(&out).contains("token is ***"), "{}", stdout(&out));
     let id = p.runs()[0]["id"].as_str().unwrap().to_string();
-    let logs = p.medic().args(["runs", "logs", &id, "--output", "json"]).output().unwrap();
+    let logs = p
+        .medic()
+        .args(["runs", "logs", &id, "--output", "json"])
+        .output()
+        .unwrap();
     assert!(!stdout(&logs).contains(canary));
     drop(p.medic().args(["runs", "show", &id]).output().unwrap());
     for entry in std::fs::read_dir(p.path().join(".medic")).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        assert!(!bytes.windows(canary.len()).any(|w| w == canary.as_bytes()), "the store holds the secret");
+        assert!(
+            !bytes.windows(canary.len()).any(|w| w == canary.as_bytes()),
+            "the store holds the secret"
+        );
     }
 }
 
@@ -242,32 +331,74 @@ steps:
     with: { message: "shipping because {{ steps.ask.outputs.inputs.reason }} ({{ steps.ask.outputs.by }})" }
 "#,
     );
-    let out = p.medic().args(["run", "wf.yaml", "--no-wait"]).output().unwrap();
+    let out = p
+        .medic()
+        .args(["run", "wf.yaml", "--no-wait"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let id = run_id_from(&stderr(&out));
     assert_eq!(p.runs()[0]["status"], "waiting");
     // Not an approver.
-    let out = p.medic().args(["approve", &id, "--as", "mallory", "--input", "reason=x"]).output().unwrap();
+    let out = p
+        .medic()
+        .args(["approve", &id, "--as", "mallory", "--input", "reason=x"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("alice"), "{}", stderr(&out));
     // Missing required input.
-    p.medic().args(["approve", &id, "--as", "alice"]).assert().code(2);
-    // Unknown step.
-    let out = p.medic().args(["approve", &id, "aks", "--as", "alice", "--input", "reason=x"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("did you mean `ask`"), "{}", stderr(&out));
     p.medic()
-        .args(["approve", &id[..8], "ask", "--as", "alice", "--input", "reason=green tests", "--comment", "lgtm"])
+        .args(["approve", &id, "--as", "alice"])
+        .assert()
+        .code(2);
+    // Unknown step.
+    let out = p
+        .medic()
+        .args([
+            "approve", &id, "aks", "--as", "alice", "--input", "reason=x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("did you mean `ask`"),
+        "{}",
+        stderr(&out)
+    );
+    p.medic()
+        .args([
+            "approve",
+            &id[..8],
+            "ask",
+            "--as",
+            "alice",
+            "--input",
+            "reason=green tests",
+            "--comment",
+            "lgtm",
+        ])
         .assert()
         .code(0);
     // A second decision loses.
-    p.medic().args(["reject", &id, "--as", "alice"]).assert().code(2);
+    p.medic()
+        .args(["reject", &id, "--as", "alice"])
+        .assert()
+        .code(2);
     let out = p.medic().args(["runs", "resume", &id]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let show = p.show(&id);
     assert_eq!(show["run"]["status"], "succeeded");
-    let ship = show["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "ship").unwrap();
-    assert_eq!(ship["outputs"]["message"], "shipping because green tests (alice)");
+    let ship = show["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step_key"] == "ship")
+        .unwrap();
+    assert_eq!(
+        ship["outputs"]["message"],
+        "shipping because green tests (alice)"
+    );
     assert_eq!(show["approvals"][0]["decided_by"], "alice");
     assert_eq!(show["approvals"][0]["comment"], "lgtm");
 }
@@ -279,8 +410,16 @@ fn a_rejection_fails_the_step_and_an_unanswered_approval_times_out() {
         "wf.yaml",
         "name: r\nsteps:\n  ask: { uses: approval, with: { message: ok?, approvers: [bob] } }\n  go: { uses: log, needs: [ask], with: { message: go } }\n",
     );
-    let id = run_id_from(&stderr(&p.medic().args(["run", "wf.yaml", "--no-wait"]).output().unwrap()));
-    p.medic().args(["reject", &id, "--as", "bob", "--comment", "no"]).assert().code(0);
+    let id = run_id_from(&stderr(
+        &p.medic()
+            .args(["run", "wf.yaml", "--no-wait"])
+            .output()
+            .unwrap(),
+    ));
+    p.medic()
+        .args(["reject", &id, "--as", "bob", "--comment", "no"])
+        .assert()
+        .code(0);
     p.medic().args(["runs", "resume", &id]).assert().code(1);
     let show = p.show(&id);
     let st = step_statuses(&show);
@@ -291,10 +430,19 @@ fn a_rejection_fails_the_step_and_an_unanswered_approval_times_out() {
         "t.yaml",
         "name: t\nsteps:\n  ask: { uses: approval, with: { message: ok?, timeout: 1s, on_timeout: approve } }\n  go: { uses: log, needs: [ask], with: { message: \"{{ steps.ask.outputs.by }}\" } }\n",
     );
-    let out = p.medic().args(["run", "t.yaml", "--output", "json"]).output().unwrap();
+    let out = p
+        .medic()
+        .args(["run", "t.yaml", "--output", "json"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let go = doc["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "go").unwrap();
+    let go = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step_key"] == "go")
+        .unwrap();
     assert_eq!(go["outputs"]["message"], "timeout");
 }
 
@@ -305,11 +453,24 @@ fn ctrl_c_cancels_the_run_and_stops_its_processes() {
         "wf.yaml",
         "name: c\nsteps:\n  slow: { uses: shell, with: { run: \"echo $$ > shell.pid; sleep 30\" } }\n  next: { uses: log, needs: [slow], with: { message: n } }\n",
     );
-    let mut child = p.medic_std().args(["run", "wf.yaml"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = p
+        .medic_std()
+        .args(["run", "wf.yaml"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let pid_file = p.path().join("shell.pid");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !pid_file.exists() || std::fs::read_to_string(&pid_file).unwrap_or_default().trim().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the step never started");
+    while !pid_file.exists()
+        || std::fs::read_to_string(&pid_file)
+            .unwrap_or_default()
+            .trim()
+            .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step never started"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     unsafe {
@@ -317,7 +478,11 @@ fn ctrl_c_cancels_the_run_and_stops_its_processes() {
     }
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1));
-    let shell_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let shell_pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!(!alive(shell_pid), "the step's shell survived cancellation");
     let run = &p.runs()[0];
     assert_eq!(run["status"], "cancelled");

@@ -17,7 +17,12 @@ impl Project {
     /// A new empty project using SQLite.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let database_url = dir.path().join(".medic").join("medic.db").display().to_string();
+        let database_url = dir
+            .path()
+            .join(".medic")
+            .join("medic.db")
+            .display()
+            .to_string();
         Project { dir, database_url }
     }
 
@@ -26,13 +31,21 @@ impl Project {
         let base = std::env::var("MEDIC_TEST_POSTGRES_URL").ok()?;
         let name = format!("medic_cli_{}_{}", std::process::id(), rand_suffix());
         let status = std::process::Command::new("psql")
-            .args([base.as_str(), "-q", "-c", &format!("CREATE DATABASE {name}")])
+            .args([
+                base.as_str(),
+                "-q",
+                "-c",
+                &format!("CREATE DATABASE {name}"),
+            ])
             .status()
             .expect("psql");
         assert!(status.success(), "could not create database {name}");
         let i = base.rfind('/').expect("database in URL");
         let dir = tempfile::tempdir().expect("tempdir");
-        Some(Project { dir, database_url: format!("{}/{name}", &base[..i]) })
+        Some(Project {
+            dir,
+            database_url: format!("{}/{name}", &base[..i]),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -72,7 +85,11 @@ impl Project {
 
     /// Run `medic runs list --output json` and return the runs.
     pub fn runs(&self) -> Vec<serde_json::Value> {
-        let out = self.medic().args(["runs", "list", "--output", "json"]).output().expect("runs list");
+        let out = self
+            .medic()
+            .args(["runs", "list", "--output", "json"])
+            .output()
+            .expect("runs list");
         assert!(out.status.success(), "runs list failed: {}", stderr(&out));
         serde_json::from_slice::<serde_json::Value>(&out.stdout)
             .expect("runs list JSON")
@@ -83,7 +100,11 @@ impl Project {
 
     /// `medic runs show <id> --output json`.
     pub fn show(&self, id: &str) -> serde_json::Value {
-        let out = self.medic().args(["runs", "show", id, "--output", "json"]).output().expect("runs show");
+        let out = self
+            .medic()
+            .args(["runs", "show", id, "--output", "json"])
+            .output()
+            .expect("runs show");
         assert!(out.status.success(), "runs show failed: {}", stderr(&out));
         serde_json::from_slice(&out.stdout).expect("runs show JSON")
     }
@@ -91,7 +112,10 @@ impl Project {
 
 fn rand_suffix() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     format!("{n:x}")
 }
 
@@ -109,7 +133,12 @@ pub fn step_statuses(show: &serde_json::Value) -> std::collections::BTreeMap<Str
         .as_array()
         .into_iter()
         .flatten()
-        .map(|s| (s["step_key"].as_str().unwrap_or("").to_string(), s["status"].as_str().unwrap_or("").to_string()))
+        .map(|s| {
+            (
+                s["step_key"].as_str().unwrap_or("").to_string(),
+                s["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .collect()
 }
 
@@ -117,7 +146,10 @@ pub fn step_statuses(show: &serde_json::Value) -> std::collections::BTreeMap<Str
 pub fn run_id_from(stderr: &str) -> String {
     stderr
         .lines()
-        .find_map(|l| l.strip_prefix("run ").and_then(|r| r.split_whitespace().next()))
+        .find_map(|l| {
+            l.strip_prefix("run ")
+                .and_then(|r| r.split_whitespace().next())
+        })
         .map(str::to_string)
         .unwrap_or_else(|| panic!("no run id in: {stderr}"))
 }

@@ -61,7 +61,7 @@ pub async fn decide(store: &Store, answer: &Answer) -> Result<ApprovalRecord, Ap
     let record = match &answer.step_key {
         Some(key) => all.iter().find(|a| &a.step_key == key).ok_or_else(|| {
             let keys: Vec<&str> = all.iter().map(|a| a.step_key.as_str()).collect();
-            let hint = match crate::suggest(key, &keys) {
+            let hint = match crate::diagnostic::suggest(key, &keys) {
                 Some(s) => format!(": did you mean `{s}`?"),
                 None if keys.is_empty() => ": it has no approval steps waiting".to_string(),
                 None => format!("; its approvals are: {}", keys.join(", ")),
@@ -101,7 +101,7 @@ pub async fn decide(store: &Store, answer: &Answer) -> Result<ApprovalRecord, Ap
     for (name, raw) in &answer.inputs {
         let Some(spec) = req.inputs.get(name) else {
             let known: Vec<&str> = req.inputs.keys().map(String::as_str).collect();
-            let hint = match crate::suggest(name, &known) {
+            let hint = match crate::diagnostic::suggest(name, &known) {
                 Some(s) => format!(": did you mean `{s}`?"),
                 None if known.is_empty() => ": this approval takes no inputs".to_string(),
                 None => format!("; inputs are: {}", known.join(", ")),

@@ -21,13 +21,3 @@ pub mod store;
 pub mod validate;
 pub mod workflow;
 pub mod yaml;
-
-/// The candidate closest to `name`, when one is close enough to be a likely typo.
-pub fn suggest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (strsim::jaro_winkler(name, c), *c))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
-}

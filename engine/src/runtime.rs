@@ -109,7 +109,9 @@ pub fn local_owner() -> String {
 
 /// Whether a lease owner is a process of this machine that no longer exists.
 fn owner_is_dead(owner: &str) -> bool {
-    let Some((host, pid)) = owner.rsplit_once(':') else { return false };
+    let Some((host, pid)) = owner.rsplit_once(':') else {
+        return false;
+    };
     if host != hostname() {
         return false;
     }
@@ -117,7 +119,11 @@ fn owner_is_dead(owner: &str) -> bool {
         Ok(pid) if pid != std::process::id() => {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             // Gone, or a zombie waiting to be reaped: either way it drives nothing.
-            stat.is_empty() || stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'))
+            stat.is_empty()
+                || stat
+                    .rsplit(')')
+                    .next()
+                    .is_some_and(|rest| rest.trim_start().starts_with('Z'))
         }
         _ => false,
     }
@@ -133,7 +139,7 @@ pub fn resolve_inputs(
     for name in given.keys() {
         if !workflow.inputs.contains_key(name) {
             let known: Vec<&str> = workflow.inputs.keys().map(String::as_str).collect();
-            problems.push(match crate::suggest(name, &known) {
+            problems.push(match crate::diagnostic::suggest(name, &known) {
                 Some(s) => format!("unknown input `{name}`: did you mean `{s}`?"),
                 None if known.is_empty() => {
                     format!("unknown input `{name}`: the workflow declares no inputs")
@@ -292,19 +298,31 @@ impl Executor {
                 run.status.as_str()
             )));
         }
-        match self.store.acquire_lease(run_id, &opts.owner, Utc::now() + LEASE).await {
+        match self
+            .store
+            .acquire_lease(run_id, &opts.owner, Utc::now() + LEASE)
+            .await
+        {
             Ok(()) => {}
             Err(StoreError::Conflict(why)) => {
                 // A process on this machine that died (kill -9, crash) cannot renew its
                 // lease; waiting 30 s for it to expire would only delay the resume.
                 let holder = run.owner.clone().unwrap_or_default();
                 if !owner_is_dead(&holder)
-                    || !self.store.steal_lease(run_id, &holder, &opts.owner, Utc::now() + LEASE).await?
+                    || !self
+                        .store
+                        .steal_lease(run_id, &holder, &opts.owner, Utc::now() + LEASE)
+                        .await?
                 {
                     return Err(StoreError::Conflict(why).into());
                 }
                 self.store
-                    .append_event(run_id, None, "lease_taken_over", &json!({"from": holder, "to": opts.owner}))
+                    .append_event(
+                        run_id,
+                        None,
+                        "lease_taken_over",
+                        &json!({"from": holder, "to": opts.owner}),
+                    )
                     .await?;
             }
             Err(e) => return Err(e.into()),
@@ -1317,16 +1335,16 @@ impl Drive<'_> {
             }
             if tasks.is_empty() {
                 let nothing_ready = self.ready().is_empty();
-                let only_waits = nothing_ready
-                    && self
-                        .instances
-                        .values()
-                        .filter(|i| !i.rec.status.is_terminal())
-                        .all(|i| {
-                            i.rec.status == StepStatus::Waiting
-                                || (i.rec.status == StepStatus::Running
-                                    && i.rec.item_index.is_none())
-                        });
+                // Progress is blocked only by approvals and sleeps (retry delays are
+                // short and belong to this process): with `wait: false` the run is
+                // parked and any process may pick it up later.
+                let waits = self
+                    .instances
+                    .values()
+                    .filter(|i| i.rec.status == StepStatus::Waiting);
+                let retry_delays = waits.clone().any(|i| i.rec.wait.is_none());
+                let only_waits =
+                    nothing_ready && !retry_delays && waits.clone().any(|i| i.rec.wait.is_some());
                 if only_waits && !self.opts.wait {
                     self.exec
                         .store

@@ -115,9 +115,10 @@ pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
             Diagnostic::error(
                 "file-too-large",
                 format!(
-                    "{} is {} bytes; workflow files are limited to {MAX_FILE_BYTES} bytes",
+                    "{} is {:.1} MB; workflow files are limited to {} MB",
                     path.display(),
-                    meta.len()
+                    meta.len() as f64 / (1024.0 * 1024.0),
+                    MAX_FILE_BYTES / (1024 * 1024)
                 ),
             )
             .help("split the workflow, or move data into files its steps read"),

@@ -11,10 +11,15 @@ const POLICIES_README: &str = "# Policies\n\nDecision policies (confidence weigh
 /// Scaffold `workflows/`, `schema/` and `policies/` under `dir`, never overwriting a file.
 pub fn init(dir: &Path) -> CmdResult {
     // The example's modeline points editors at this schema.
-    let schema = serde_json::to_string_pretty(&medic_engine::schema::workflow_schema()).unwrap_or_default() + "\n";
+    let schema = serde_json::to_string_pretty(&medic_engine::schema::workflow_schema())
+        .unwrap_or_default()
+        + "\n";
     let files = [
         (dir.join("workflows").join("hello.yaml"), EXAMPLE),
-        (dir.join("schema").join("workflow.schema.json"), schema.as_str()),
+        (
+            dir.join("schema").join("workflow.schema.json"),
+            schema.as_str(),
+        ),
         (dir.join("policies").join("README.md"), POLICIES_README),
     ];
     for (path, _) in &files {

@@ -154,7 +154,7 @@ pub async fn logs(id: &str, step: Option<&str>, output: Output, g: &Globals) -> 
             .map(|r| r.step_key)
             .collect();
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let hint = medic_engine::suggest(s, &refs)
+        let hint = medic_engine::diagnostic::suggest(s, &refs)
             .map(|k| format!(": did you mean `{k}`?"))
             .unwrap_or_default();
         return Err(Failure::usage(format!(

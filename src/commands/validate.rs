@@ -16,19 +16,9 @@ pub fn render_diagnostics(diags: &[Diagnostic], source: &str, color: bool) -> St
     diagnostic::render(diags, source, color)
 }
 
-/// Render diagnostics of a file, re-reading it for the snippets (lossily: a file that
-/// is not UTF-8 still gets its diagnostic).
+/// Render diagnostics of a file, re-reading it for the snippets.
 pub fn render_file_diagnostics(path: &Path, diags: &[Diagnostic], color: bool) -> String {
-    let source = std::fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    // Oversized files are not worth re-reading for a snippet.
-    let source = if source.len() > 10 * 1024 * 1024 {
-        String::new()
-    } else {
-        source
-    };
-    render_diagnostics(diags, &source, color)
+    medic_engine::validate::render_file_diagnostics(path, diags, color)
 }
 
 /// `medic validate <paths>`.

@@ -605,7 +605,13 @@ impl Store {
     }
 
     /// Take the lease from `from`, which is known to be dead (its process is gone).
-    pub async fn steal_lease(&self, run_id: &str, from: &str, to: &str, until: DateTime<Utc>) -> Result<bool> {
+    pub async fn steal_lease(
+        &self,
+        run_id: &str,
+        from: &str,
+        to: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
         let now = to_millis(Utc::now());
         let n = on_pool!(self, pool => {
             sqlx::query("UPDATE runs SET owner = $1, lease_until = $2, updated_at = $3 WHERE id = $4 AND owner = $5")
