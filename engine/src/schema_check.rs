@@ -457,7 +457,8 @@ impl<'s> Checker<'s> {
                     format!("{value} is too small: the minimum is {min}"),
                 )
                 .at(node.span)
-                .path(path),
+                .path(path)
+                .label("too small"),
             );
         }
         if let Some(max) = max.filter(|m| value > *m) {
@@ -467,7 +468,8 @@ impl<'s> Checker<'s> {
                     format!("{value} is too large: the maximum is {max}"),
                 )
                 .at(node.span)
-                .path(path),
+                .path(path)
+                .label("too large"),
             );
         }
     }

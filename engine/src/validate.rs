@@ -131,15 +131,16 @@ pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
     })?;
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
-        let valid = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
-        let (line, col) = yaml::line_col(&valid, at);
+        // The span indexes the lossy text that `render_file_diagnostics` shows, where the
+        // bad byte reads as U+FFFD (three bytes).
+        let lossy = String::from_utf8_lossy(e.as_bytes());
+        let (line, col) = yaml::line_col(&lossy, at);
         let mut d = Diagnostic::error(
             "not-utf8",
-            format!(
-                "{} is not UTF-8 text: invalid byte at line {line}, column {col}",
-                path.display()
-            ),
+            format!("the file is not UTF-8 text: invalid byte at line {line}, column {col}"),
         )
+        .at(Span::new(at, at + char::REPLACEMENT_CHARACTER.len_utf8()))
+        .label("not UTF-8")
         .help("save the file as UTF-8");
         d.file = path.to_path_buf();
         d.line = line;
@@ -188,9 +189,14 @@ fn collect_yaml_files(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
     }
 }
 
-/// Render a file's diagnostics for a terminal, reading its text again for the snippets.
+/// Render a file's diagnostics for a terminal, reading its text again for the snippets
+/// (lossily, so that a non-UTF-8 file still shows where the bad byte is).
 pub fn render_file_diagnostics(path: &Path, diagnostics: &[Diagnostic], color: bool) -> String {
-    let source = read_source(path).unwrap_or_default();
+    let small = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() <= MAX_FILE_BYTES);
+    let source = match std::fs::read(path) {
+        Ok(bytes) if small => String::from_utf8_lossy(&bytes).into_owned(),
+        _ => String::new(),
+    };
     crate::diagnostic::render(diagnostics, &source, color)
 }
 
@@ -236,11 +242,16 @@ fn check_source(source: &str, registry: &Registry) -> (Vec<Diagnostic>, Option<N
     let root = match yaml::parse(source) {
         Ok(root) => root,
         Err(e) => {
-            return fail(
-                Diagnostic::error(e.code, e.message)
-                    .at(e.span)
-                    .maybe_help(e.help),
-            );
+            let label = match e.code {
+                "duplicate-key" => "defined again here",
+                "non-string-key" => "not a string",
+                "too-deep" => "one level too many",
+                "too-many-nodes" => "the budget runs out here",
+                "multiple-documents" => "a second document starts here",
+                _ => "here",
+            };
+            let d = Diagnostic::error(e.code, e.message).at(e.span).label(label);
+            return fail(d.maybe_help(e.help));
         }
     };
     match &root.value {
@@ -546,7 +557,8 @@ impl<'a> Checker<'a> {
                     "0 would never let anything run: the minimum is 1",
                 )
                 .at(node.span)
-                .path(path),
+                .path(path)
+                .label("must be at least 1"),
             );
         }
     }
@@ -578,7 +590,8 @@ impl<'a> Checker<'a> {
                         "`max_attempts` counts the first attempt too: the minimum is 1",
                     )
                     .at(max.span)
-                    .path(format!("{path}.max_attempts")),
+                    .path(format!("{path}.max_attempts"))
+                    .label("must be at least 1"),
                 );
             }
         }
@@ -598,7 +611,8 @@ impl<'a> Checker<'a> {
                             "the backoff factor must be a finite number of at least 1",
                         )
                         .at(factor.span)
-                        .path(format!("{path}.backoff.factor")),
+                        .path(format!("{path}.backoff.factor"))
+                        .label("must be at least 1"),
                     );
                 }
             }

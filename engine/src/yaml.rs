@@ -492,7 +492,10 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
                         code: "multiple-documents",
                         message: "a workflow file holds one YAML document, found a second one"
                             .into(),
-                        span: offsets.point(span.start),
+                        span: match offsets.span(span.start, span.end) {
+                            sp if sp.start < sp.end => sp,
+                            _ => offsets.point(span.start),
+                        },
                         help: Some("put each workflow in its own file".into()),
                     });
                 }
