@@ -283,6 +283,19 @@ fn check_source(source: &str, registry: &Registry) -> (Vec<Diagnostic>, Option<N
     (diags, Some(root))
 }
 
+/// Whether a template may read `item`, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ItemScope {
+    /// In `with:` of a `for_each` step.
+    Defined,
+    /// The step has no `for_each`.
+    NoForEach,
+    /// In `if:`, which is evaluated once per step, before the fan-out.
+    InCondition,
+    /// In the `for_each` expression, which produces the items.
+    InForEach,
+}
+
 /// A step as written: where it is and what it says.
 struct StepNode<'a> {
     id: &'a str,
@@ -485,7 +498,7 @@ impl<'a> Checker<'a> {
                         cond.span,
                         &path,
                         None,
-                        None,
+                        ItemScope::NoForEach,
                         &["trigger", "env", "inputs"],
                     );
                 }
@@ -837,20 +850,23 @@ impl<'a> Checker<'a> {
                     cond.span,
                     &format!("{path}.if"),
                     Some((i, dag)),
-                    Some(has_for_each),
+                    if has_for_each {
+                        ItemScope::InCondition
+                    } else {
+                        ItemScope::NoForEach
+                    },
                     CONTEXT_ROOTS,
                 );
             }
         }
         if let Some(fe) = node.get("for_each") {
             if let Some(text) = fe.as_str() {
-                // `item` is what for_each produces, not something it can read.
                 self.check_expression_text(
                     text,
                     fe.span,
                     &format!("{path}.for_each"),
                     Some((i, dag)),
-                    Some(false),
+                    ItemScope::InForEach,
                     CONTEXT_ROOTS,
                 );
             }
@@ -868,7 +884,11 @@ impl<'a> Checker<'a> {
                         span,
                         &spath,
                         Some((i, dag)),
-                        Some(has_for_each),
+                        if has_for_each {
+                            ItemScope::Defined
+                        } else {
+                            ItemScope::NoForEach
+                        },
                         CONTEXT_ROOTS,
                     ),
                     Err(e) => self.push(
@@ -889,7 +909,7 @@ impl<'a> Checker<'a> {
         span: Span,
         path: &str,
         reader: Option<(usize, &Dag)>,
-        item_allowed: Option<bool>,
+        item: ItemScope,
         roots: &[&str],
     ) {
         let body = match expr::strip_braces(text) {
@@ -918,7 +938,7 @@ impl<'a> Checker<'a> {
             return;
         }
         match expr::references(body) {
-            Ok(refs) => self.check_references(&refs, span, path, reader, item_allowed, roots),
+            Ok(refs) => self.check_references(&refs, span, path, reader, item, roots),
             Err(e) => self.push(
                 Diagnostic::error("template-syntax", format!("invalid expression: {e}"))
                     .at(span)
@@ -945,7 +965,7 @@ impl<'a> Checker<'a> {
         span: Span,
         path: &str,
         reader: Option<(usize, &Dag)>,
-        item_allowed: Option<bool>,
+        item: ItemScope,
         roots: &[&str],
     ) {
         for reference in refs {
@@ -1034,16 +1054,27 @@ impl<'a> Checker<'a> {
                         ),
                     );
                 }
-                ("item", _) if item_allowed == Some(false) => {
-                    self.push(
-                        Diagnostic::error(
-                            "item-outside-for-each",
+                ("item", _) if item != ItemScope::Defined => {
+                    let (message, help) = match item {
+                        ItemScope::InCondition => (
+                            "`item` is not defined in `if:`",
+                            "the condition is checked once for the whole step, before its items",
+                        ),
+                        ItemScope::InForEach => (
+                            "`item` is not defined in `for_each` itself",
+                            "`for_each` produces the items; read `item` in `with:`",
+                        ),
+                        _ => (
                             "`item` is only defined in steps with `for_each`",
-                        )
-                        .at(at)
-                        .path(path)
-                        .label("`item` is not defined here")
-                        .help("add `for_each:` to this step, or read the value another way"),
+                            "add `for_each:` to this step, or read the value another way",
+                        ),
+                    };
+                    self.push(
+                        Diagnostic::error("item-outside-for-each", message)
+                            .at(at)
+                            .path(path)
+                            .label("`item` is not defined here")
+                            .help(help),
                     );
                 }
                 ("steps", Some(target)) => {
