@@ -13,7 +13,6 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -1350,11 +1349,6 @@ fn build(root: &Node, source: &str, path: &Path) -> Result<Workflow, Diagnostic>
     })
 }
 
-/// Parse a duration as validation does (for callers holding raw text).
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    humantime::parse_duration(text).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1362,6 +1356,7 @@ mod tests {
     use async_trait::async_trait;
     use schemars::JsonSchema;
     use serde::Deserialize;
+    use std::time::Duration;
 
     #[derive(Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
@@ -1535,6 +1530,52 @@ mod tests {
         assert_eq!(names, vec!["a.yaml", "sub/b.yml"]);
         assert!(results[0].1.is_err());
         assert!(results[1].1.is_ok());
+    }
+
+    #[test]
+    fn cron_checks_do_not_panic_on_odd_fields() {
+        let tokens = [
+            "*",
+            "?",
+            "L",
+            "W",
+            "LW",
+            "5L",
+            "32W",
+            "#",
+            "5#9",
+            "MON#6",
+            "1-0",
+            "0-",
+            "-1",
+            "*/0",
+            "0/0",
+            "/",
+            ",",
+            "1,",
+            "60",
+            "99999999999999999999",
+            "JAN-DEC",
+            "SUN-SAT",
+            "7",
+            "L-3",
+            "\u{1F600}",
+            "",
+        ];
+        for (i, token) in tokens.iter().enumerate() {
+            for field in 0..6 {
+                let mut fields = vec!["*"; 6];
+                fields[field] = token;
+                fields[(field + 1) % 6] = tokens[(i + 7) % tokens.len()];
+                let _ = check_cron(&fields.join(" "));
+                let _ = check_cron(&fields[..5].join(" "));
+            }
+        }
+        assert!(check_cron("0 3 * * *").is_ok());
+        assert!(check_cron("*/10 0 3 * * MON-FRI").is_ok());
+        assert!(check_cron("@daily").is_ok());
+        assert!(check_cron("0 3 * *").is_err());
+        assert!(check_cron("0 0 3 * * * 2030").is_err());
     }
 
     #[test]

@@ -249,3 +249,45 @@ fn the_nightly_check_example_validates() {
     assert_eq!(wf.max_parallel, 8);
     assert_eq!(wf.source, NIGHTLY_CHECK);
 }
+
+/// Whatever a user (or a webhook) feeds in, validation answers with diagnostics, never
+/// a panic: every prefix of a real workflow, and every fixture with each line removed.
+#[test]
+fn no_input_makes_validation_panic() {
+    let registry = registry();
+    let mut inputs: Vec<String> = Vec::new();
+    for end in 0..=NIGHTLY_CHECK.len() {
+        if let Some(prefix) = NIGHTLY_CHECK.get(..end) {
+            inputs.push(prefix.to_string());
+        }
+    }
+    for path in fixtures() {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        for skip in 0..lines.len() {
+            let mut kept = lines.clone();
+            kept.remove(skip);
+            inputs.push(kept.join("\n"));
+        }
+    }
+    // Odd shapes the fixtures do not cover.
+    inputs.extend(
+        [
+            "name: x\nsteps:\n  a: {uses: log, with: {message: '{{ steps[0] }}'}}\n",
+            "name: x\nsteps:\n  a: {uses: log, with: {message: '{{ (((((((((((((((((((((((((((1))))))))))))))))))))))))))) }}'}}\n",
+            "name: x\non: {schedule: [{cron: 'L W # ? * *'}, {cron: '0 0 31 2 *'}, {cron: '@reboot'}]}\nsteps: {}\n",
+            "name: x\nsteps:\n  a: {uses: log, if: '', for_each: '', with: {message: '{% for %}'}}\n",
+            "name: x\nsteps: !!map {a: !custom {uses: log}}\n",
+            "? [complex, key]\n: value\n",
+            "name: \u{feff}\u{200b}é\nsteps:\n  ü: {uses: log, needs: [ü, ü], with: {message: '{{ steps.ü.status }}'}}\n",
+        ]
+        .map(String::from),
+    );
+    for input in &inputs {
+        // A panic fails the test; the result itself may be anything.
+        let _ = validate::load_str(input, Path::new("fuzz.yaml"), &registry);
+    }
+    assert!(inputs.len() > 1000, "only {} inputs", inputs.len());
+}
