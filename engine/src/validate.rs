@@ -65,19 +65,34 @@ const RUN_FIELDS: &[&str] = &["id", "status", "workflow"];
 const STEP_FIELDS: &[&str] = &["outputs", "status"];
 
 /// Load a workflow from text. `path` is only used in messages and stored in the result.
+/// Warnings are dropped when the workflow is valid; use [`check_str`] to keep them.
 pub fn load_str(
     source: &str,
     path: &Path,
     registry: &Registry,
 ) -> Result<Workflow, Vec<Diagnostic>> {
+    match check_str(source, path, registry) {
+        (Some(workflow), _) => Ok(workflow),
+        (None, diagnostics) => Err(diagnostics),
+    }
+}
+
+/// Check a workflow text: every diagnostic (errors and warnings, in file order), and the
+/// typed workflow when there is no error.
+pub fn check_str(
+    source: &str,
+    path: &Path,
+    registry: &Registry,
+) -> (Option<Workflow>, Vec<Diagnostic>) {
     let (mut diags, root) = check_source(source, registry);
     diags.sort_by_key(|d| d.span.as_ref().map(|s| s.start));
     let diags: Vec<Diagnostic> = diags.into_iter().map(|d| d.locate(path, source)).collect();
     match root {
-        Some(root) if !diags.iter().any(Diagnostic::is_error) => {
-            build(&root, source, path).map_err(|d| vec![d.locate(path, source)])
-        }
-        _ => Err(diags),
+        Some(root) if !diags.iter().any(Diagnostic::is_error) => match build(&root, source, path) {
+            Ok(workflow) => (Some(workflow), diags),
+            Err(d) => (None, vec![d.locate(path, source)]),
+        },
+        _ => (None, diags),
     }
 }
 
@@ -88,6 +103,8 @@ pub fn load_file(path: &Path, registry: &Registry) -> Result<Workflow, Vec<Diagn
 }
 
 /// Read a workflow file's text, or say why it cannot be used.
+// A diagnostic is large, but this runs once per file: boxing would buy nothing.
+#[allow(clippy::result_large_err)]
 pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
     let locate = |d: Diagnostic| d.locate(path, "");
     let meta = std::fs::metadata(path).map_err(|e| {
@@ -199,8 +216,9 @@ pub fn render_file_diagnostics(path: &Path, diagnostics: &[Diagnostic], color: b
     crate::diagnostic::render(diagnostics, &source, color)
 }
 
-/// A workflow of `n` steps for benchmarks: a chain with a fan-out every tenth step, each
-/// step using `log` with a template reading an upstream step.
+/// A workflow of `n` steps for benchmarks (`medic bench`): one long chain where every
+/// tenth step is also a hub the next nine need (fan-out), each step a `log` whose
+/// message reads the step before it.
 pub fn generated_workflow(n: usize) -> String {
     let mut out = String::from(
         "name: generated\ndescription: benchmark workflow\non: { manual: {} }\ninputs:\n  who: { type: string, default: bench }\nsteps:\n",
@@ -320,6 +338,7 @@ struct Need<'a> {
     path: String,
 }
 
+/// Blocks run in this order; a step may only need steps of its own block or earlier.
 fn phase_rank(phase: Phase) -> u8 {
     match phase {
         Phase::Main => 0,
@@ -328,6 +347,7 @@ fn phase_rank(phase: Phase) -> u8 {
     }
 }
 
+/// The checks a schema cannot express, over the tree of one file.
 struct Checker<'a> {
     source: &'a str,
     registry: &'a Registry,
@@ -446,40 +466,33 @@ impl<'a> Checker<'a> {
             .enumerate()
         {
             let path = format!("on.schedule[{i}]");
-            if let Some(cron) = schedule.get("cron") {
-                if let Some(text) = cron.as_str() {
-                    if let Err((message, help)) = check_cron(text) {
-                        self.push(
-                            Diagnostic::error("invalid-cron", message)
-                                .at(cron.span)
-                                .path(format!("{path}.cron"))
-                                .label("not a valid cron expression")
-                                .help(help),
-                        );
-                    }
-                }
+            if let Some(cron) = schedule.get("cron")
+                && let Some(text) = cron.as_str()
+                && let Err((message, help)) = check_cron(text)
+            {
+                self.push(
+                    Diagnostic::error("invalid-cron", message)
+                        .at(cron.span)
+                        .path(format!("{path}.cron"))
+                        .label("not a valid cron expression")
+                        .help(help),
+                );
             }
-            if let Some(tz) = schedule.get("timezone") {
-                if let Some(text) = tz.as_str() {
-                    if chrono_tz::Tz::from_str(text).is_err() {
-                        let help =
-                            did_you_mean(text, chrono_tz::TZ_VARIANTS.iter().map(|t| t.name()))
-                                .unwrap_or_else(|| {
-                                    "use an IANA time zone name such as `Europe/Paris` or `UTC`"
-                                        .into()
-                                });
-                        self.push(
-                            Diagnostic::error(
-                                "invalid-timezone",
-                                format!("unknown time zone `{text}`"),
-                            )
-                            .at(tz.span)
-                            .path(format!("{path}.timezone"))
-                            .label("not an IANA time zone")
-                            .help(help),
-                        );
-                    }
-                }
+            if let Some(tz) = schedule.get("timezone")
+                && let Some(text) = tz.as_str()
+                && chrono_tz::Tz::from_str(text).is_err()
+            {
+                let help = did_you_mean(text, chrono_tz::TZ_VARIANTS.iter().map(|t| t.name()))
+                    .unwrap_or_else(|| {
+                        "use an IANA time zone name such as `Europe/Paris` or `UTC`".into()
+                    });
+                self.push(
+                    Diagnostic::error("invalid-timezone", format!("unknown time zone `{text}`"))
+                        .at(tz.span)
+                        .path(format!("{path}.timezone"))
+                        .label("not an IANA time zone")
+                        .help(help),
+                );
             }
         }
         for (i, hook) in on
@@ -489,18 +502,18 @@ impl<'a> Checker<'a> {
             .iter()
             .enumerate()
         {
-            if let Some(cond) = hook.get("if") {
-                if let Some(text) = cond.as_str() {
-                    let path = format!("on.webhook[{i}].if");
-                    self.check_expression_text(
-                        text,
-                        cond.span,
-                        &path,
-                        None,
-                        ItemScope::NoForEach,
-                        &["trigger", "env", "inputs"],
-                    );
-                }
+            if let Some(cond) = hook.get("if")
+                && let Some(text) = cond.as_str()
+            {
+                let path = format!("on.webhook[{i}].if");
+                self.check_expression_text(
+                    text,
+                    cond.span,
+                    &path,
+                    None,
+                    ItemScope::NoForEach,
+                    &["trigger", "env", "inputs"],
+                );
             }
         }
     }
@@ -594,18 +607,18 @@ impl<'a> Checker<'a> {
 
     fn check_retry(&mut self, retry: Option<&Node>, path: &str) {
         let Some(retry) = retry else { return };
-        if let Some(max) = retry.get("max_attempts") {
-            if max.value == NodeValue::Int(0) {
-                self.push(
-                    Diagnostic::error(
-                        "out-of-range",
-                        "`max_attempts` counts the first attempt too: the minimum is 1",
-                    )
-                    .at(max.span)
-                    .path(format!("{path}.max_attempts"))
-                    .label("must be at least 1"),
-                );
-            }
+        if let Some(max) = retry.get("max_attempts")
+            && max.value == NodeValue::Int(0)
+        {
+            self.push(
+                Diagnostic::error(
+                    "out-of-range",
+                    "`max_attempts` counts the first attempt too: the minimum is 1",
+                )
+                .at(max.span)
+                .path(format!("{path}.max_attempts"))
+                .label("must be at least 1"),
+            );
         }
         if let Some(backoff) = retry.get("backoff") {
             self.check_duration(backoff.get("initial"), &format!("{path}.backoff.initial"));
@@ -842,33 +855,33 @@ impl<'a> Checker<'a> {
         let path = self.steps[i].path();
         let node = self.steps[i].node;
         let has_for_each = node.get("for_each").is_some();
-        if let Some(cond) = node.get("if") {
-            if let Some(text) = cond.as_str() {
-                self.check_expression_text(
-                    text,
-                    cond.span,
-                    &format!("{path}.if"),
-                    Some((i, dag)),
-                    if has_for_each {
-                        ItemScope::InCondition
-                    } else {
-                        ItemScope::NoForEach
-                    },
-                    CONTEXT_ROOTS,
-                );
-            }
+        if let Some(cond) = node.get("if")
+            && let Some(text) = cond.as_str()
+        {
+            self.check_expression_text(
+                text,
+                cond.span,
+                &format!("{path}.if"),
+                Some((i, dag)),
+                if has_for_each {
+                    ItemScope::InCondition
+                } else {
+                    ItemScope::NoForEach
+                },
+                CONTEXT_ROOTS,
+            );
         }
-        if let Some(fe) = node.get("for_each") {
-            if let Some(text) = fe.as_str() {
-                self.check_expression_text(
-                    text,
-                    fe.span,
-                    &format!("{path}.for_each"),
-                    Some((i, dag)),
-                    ItemScope::InForEach,
-                    CONTEXT_ROOTS,
-                );
-            }
+        if let Some(fe) = node.get("for_each")
+            && let Some(text) = fe.as_str()
+        {
+            self.check_expression_text(
+                text,
+                fe.span,
+                &format!("{path}.for_each"),
+                Some((i, dag)),
+                ItemScope::InForEach,
+                CONTEXT_ROOTS,
+            );
         }
         if let Some(with) = node.get("with") {
             let mut strings = Vec::new();
@@ -1023,10 +1036,9 @@ impl<'a> Checker<'a> {
                     );
                 }
                 ("secrets", Some(name)) if !self.secrets.contains(&name) => {
-                    let help = did_you_mean(name, &self.secrets).map_or_else(
-                        || format!("add `{name}` to the workflow's `secrets:` list"),
-                        |h| h,
-                    );
+                    let help = did_you_mean(name, &self.secrets).unwrap_or_else(|| {
+                        format!("add `{name}` to the workflow's `secrets:` list")
+                    });
                     self.push(
                         Diagnostic::error(
                             "undeclared-secret",
@@ -1141,18 +1153,18 @@ impl<'a> Checker<'a> {
             self.push(d);
             return;
         }
-        if let Some(field) = field {
-            if !STEP_FIELDS.contains(&field) {
-                let d = Diagnostic::error(
-                    "unknown-variable",
-                    format!("`steps.{target}.{field}` does not exist"),
-                )
-                .at(self.narrow(at, field))
-                .path(path)
-                .label("a step has `outputs` and `status`")
-                .maybe_help(did_you_mean(field, STEP_FIELDS));
-                self.push(d);
-            }
+        if let Some(field) = field
+            && !STEP_FIELDS.contains(&field)
+        {
+            let d = Diagnostic::error(
+                "unknown-variable",
+                format!("`steps.{target}.{field}` does not exist"),
+            )
+            .at(self.narrow(at, field))
+            .path(path)
+            .label("a step has `outputs` and `status`")
+            .maybe_help(did_you_mean(field, STEP_FIELDS));
+            self.push(d);
         }
     }
 }
@@ -1187,7 +1199,8 @@ fn collect_strings<'n>(node: &'n Node, path: &str, out: &mut Vec<(&'n str, Span,
 fn check_cron(text: &str) -> Result<(), (String, String)> {
     let fields = text.split_whitespace().count();
     let help = "write five fields (minute hour day-of-month month day-of-week), or six with seconds first, e.g. `0 3 * * *`";
-    if !text.trim_start().starts_with('@') && !(fields == 5 || fields == 6) {
+    let nickname = text.trim_start().starts_with('@');
+    if !nickname && fields != 5 && fields != 6 {
         return Err((
             format!("a cron expression has 5 or 6 fields, `{text}` has {fields}"),
             help.to_string(),
@@ -1202,6 +1215,7 @@ fn check_cron(text: &str) -> Result<(), (String, String)> {
 }
 
 /// Convert a checked file into the typed workflow.
+#[allow(clippy::result_large_err)]
 fn build(root: &Node, source: &str, path: &Path) -> Result<Workflow, Diagnostic> {
     let raw: RawWorkflow = serde_json::from_value(root.to_json()).map_err(|e| {
         Diagnostic::error(
@@ -1457,6 +1471,19 @@ mod tests {
     }
 
     #[test]
+    fn warnings_do_not_fail_but_are_kept_by_check_str() {
+        let text = "name: w\nsteps:\n  a: {uses: log, max_parallel: 2, with: {message: m}}\n";
+        assert!(load(text).is_ok());
+        let (wf, diags) = check_str(text, Path::new("w.yaml"), &registry());
+        assert!(wf.is_some());
+        assert_eq!(diags.len(), 1);
+        assert_eq!(
+            (diags[0].code, diags[0].is_error(), diags[0].line),
+            ("unused-field", false, 3)
+        );
+    }
+
+    #[test]
     fn phases_and_upstream_rules() {
         // finally may read main steps without needing them; main may not need finally.
         assert_eq!(
@@ -1564,7 +1591,7 @@ mod tests {
         ];
         for (i, token) in tokens.iter().enumerate() {
             for field in 0..6 {
-                let mut fields = vec!["*"; 6];
+                let mut fields = ["*"; 6];
                 fields[field] = token;
                 fields[(field + 1) % 6] = tokens[(i + 7) % tokens.len()];
                 let _ = check_cron(&fields.join(" "));
