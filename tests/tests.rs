@@ -1,1 +1,9 @@
+//! Integration tests of the real `medic` binary, each in a temporary folder.
+//! One test binary with modules, as ripgrep does, to keep link times down.
 
+mod support;
+
+mod bad_input;
+mod cli;
+mod durability;
+mod running;

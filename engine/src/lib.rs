@@ -8,6 +8,7 @@
 //! HTTP framework, GitHub or Slack: actions live in `medic-actions`.
 
 pub mod action;
+pub mod approval;
 pub mod dag;
 pub mod diagnostic;
 pub mod expr;

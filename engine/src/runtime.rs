@@ -88,10 +88,38 @@ impl Default for DriveOptions {
             dry_run: false,
             wait: true,
             poll: Duration::from_millis(500),
-            owner: format!("pid-{}", std::process::id()),
+            owner: local_owner(),
             base_dir: std::env::current_dir().unwrap_or_default(),
             environment: std::env::vars().collect(),
         }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "localhost".to_string())
+}
+
+/// The lease owner name of this process: `host:pid`.
+pub fn local_owner() -> String {
+    format!("{}:{}", hostname(), std::process::id())
+}
+
+/// Whether a lease owner is a process of this machine that no longer exists.
+fn owner_is_dead(owner: &str) -> bool {
+    let Some((host, pid)) = owner.rsplit_once(':') else { return false };
+    if host != hostname() {
+        return false;
+    }
+    match pid.parse::<u32>() {
+        Ok(pid) if pid != std::process::id() => {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Gone, or a zombie waiting to be reaped: either way it drives nothing.
+            stat.is_empty() || stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        }
+        _ => false,
     }
 }
 
@@ -264,9 +292,23 @@ impl Executor {
                 run.status.as_str()
             )));
         }
-        self.store
-            .acquire_lease(run_id, &opts.owner, Utc::now() + LEASE)
-            .await?;
+        match self.store.acquire_lease(run_id, &opts.owner, Utc::now() + LEASE).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(why)) => {
+                // A process on this machine that died (kill -9, crash) cannot renew its
+                // lease; waiting 30 s for it to expire would only delay the resume.
+                let holder = run.owner.clone().unwrap_or_default();
+                if !owner_is_dead(&holder)
+                    || !self.store.steal_lease(run_id, &holder, &opts.owner, Utc::now() + LEASE).await?
+                {
+                    return Err(StoreError::Conflict(why).into());
+                }
+                self.store
+                    .append_event(run_id, None, "lease_taken_over", &json!({"from": holder, "to": opts.owner}))
+                    .await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
         self.store.interrupt_running(run_id).await?;
         if run.status == RunStatus::Waiting {
             self.store

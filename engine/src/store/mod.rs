@@ -604,6 +604,23 @@ impl Store {
         }
     }
 
+    /// Take the lease from `from`, which is known to be dead (its process is gone).
+    pub async fn steal_lease(&self, run_id: &str, from: &str, to: &str, until: DateTime<Utc>) -> Result<bool> {
+        let now = to_millis(Utc::now());
+        let n = on_pool!(self, pool => {
+            sqlx::query("UPDATE runs SET owner = $1, lease_until = $2, updated_at = $3 WHERE id = $4 AND owner = $5")
+                .bind(to)
+                .bind(to_millis(until))
+                .bind(now)
+                .bind(run_id)
+                .bind(from)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
     /// Give the lease back (the process stops driving the run but the run goes on later).
     pub async fn release_lease(&self, run_id: &str, owner: &str) -> Result<()> {
         on_pool!(self, pool => {

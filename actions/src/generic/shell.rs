@@ -1,0 +1,339 @@
+//! `shell`: run a command line or a script, the workhorse of most workflows.
+//!
+//! The process runs in its own process group, which is killed whole when the step's
+//! future is dropped (timeout, cancellation) and when the command exits, so a step
+//! never leaves processes behind. Output is captured into bounded tails and logged
+//! with secrets masked; a step declares outputs through `$MEDIC_OUTPUT` or a JSON
+//! object on its last line of stdout.
+
+mod outputs;
+mod process;
+
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use medic_engine::action::{
+    Action, ErrorKind, OutputDoc, Outputs, StepContext, StepError, StepOutcome,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+
+use crate::support::{config_error, masked_error, masked_outputs};
+
+/// The `shell` action.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Shell;
+
+/// `with:` of a `shell` step. Give exactly one of `run` and `script`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShellConfig {
+    /// A command line, run as `<shell> -c '<run>'` (by default `sh -c`).
+    #[serde(default)]
+    pub run: Option<String>,
+    /// A multi-line script, written to a temporary file and run as `<shell> <file>`.
+    #[serde(default)]
+    pub script: Option<String>,
+    /// The interpreter and its leading arguments, split on spaces: `sh` (default),
+    /// `bash`, `bash -eo pipefail`, `python3`…
+    #[serde(default)]
+    pub shell: Option<String>,
+    /// Environment variables for the command, over the workflow's and the step's `env`.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The directory to run in, relative to the folder the run was started from.
+    #[serde(default)]
+    pub working_dir: Option<String>,
+}
+
+/// What to run, once the config has been checked.
+#[derive(Debug)]
+enum Program {
+    Line(String),
+    Script(String),
+}
+
+impl Program {
+    fn text(&self) -> &str {
+        match self {
+            Program::Line(text) | Program::Script(text) => text,
+        }
+    }
+}
+
+/// A checked `ShellConfig`.
+#[derive(Debug)]
+struct Plan {
+    interpreter: String,
+    interpreter_args: Vec<String>,
+    program: Program,
+    env: BTreeMap<String, String>,
+    working_dir: PathBuf,
+}
+
+impl ShellConfig {
+    fn plan(self, ctx: &StepContext) -> Result<Plan, StepError> {
+        let program = match (self.run, self.script) {
+            (Some(run), None) => Program::Line(run),
+            (None, Some(script)) => Program::Script(script),
+            (Some(_), Some(_)) => {
+                return Err(config_error("give either `run` or `script`, not both"));
+            }
+            (None, None) => {
+                return Err(config_error(
+                    "give `run` (a command line) or `script` (a multi-line script)",
+                ));
+            }
+        };
+        let shell = self.shell.as_deref().unwrap_or("sh");
+        let mut words = shell.split_whitespace().map(str::to_string);
+        let interpreter = words
+            .next()
+            .ok_or_else(|| config_error("`shell` is empty; leave it out for `sh`"))?;
+        if let Some(name) = self
+            .env
+            .keys()
+            .find(|k| k.is_empty() || k.contains(['=', '\0']))
+        {
+            return Err(config_error(format!(
+                "`env`: `{name}` is not a variable name"
+            )));
+        }
+        Ok(Plan {
+            interpreter,
+            interpreter_args: words.collect(),
+            program,
+            env: self.env,
+            working_dir: ctx.base_dir.join(self.working_dir.as_deref().unwrap_or("")),
+        })
+    }
+}
+
+/// Output names the shell action sets itself; a step cannot override them.
+const RESERVED: [&str; 4] = ["exit_code", "signal", "stdout", "stderr"];
+
+#[async_trait]
+impl Action for Shell {
+    type Config = ShellConfig;
+    const NAME: &'static str = "shell";
+    const DESCRIPTION: &'static str = "Runs a command line (`run`, by `sh -c`) or a multi-line \
+        `script` with an interpreter of your choice. The command sees the workflow's env, \
+        `MEDIC_RUN_ID`, `MEDIC_STEP_ID`, `MEDIC_ATTEMPT`, `MEDIC_IDEMPOTENCY_KEY` and \
+        `MEDIC_OUTPUT`, a file where it may write outputs as `name=value` lines, \
+        `name<<EOF` heredocs or one JSON object. A JSON object on the last line of stdout \
+        becomes outputs too (the file wins on conflicts). A non-zero exit fails the step. \
+        When the step times out or is cancelled, and when the command exits, every process \
+        it started is killed. Under `--dry-run` nothing runs.";
+    const EXAMPLE: &'static str = r#"test:
+  uses: shell
+  with:
+    script: |
+      set -e
+      cargo test --workspace 2>&1 | tee test.log
+      echo "log=test.log" >> "$MEDIC_OUTPUT"
+    shell: bash -eo pipefail
+    working_dir: service
+    env:
+      RUST_BACKTRACE: "1"
+"#;
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc {
+            name: "exit_code",
+            kind: "number",
+            description: "The command's exit code; null when a signal killed it.",
+        },
+        OutputDoc {
+            name: "signal",
+            kind: "number",
+            description: "The signal that killed the command; only present then.",
+        },
+        OutputDoc {
+            name: "stdout",
+            kind: "string",
+            description: "The last 64 KiB of standard output, from a line start when cut.",
+        },
+        OutputDoc {
+            name: "stderr",
+            kind: "string",
+            description: "The last 64 KiB of standard error, from a line start when cut.",
+        },
+        OutputDoc {
+            name: "<name>",
+            kind: "string or any JSON",
+            description: "Each output written to $MEDIC_OUTPUT or printed as a JSON object \
+                on the last line of stdout.",
+        },
+    ];
+
+    async fn run(&self, config: ShellConfig, ctx: &StepContext) -> Result<StepOutcome, StepError> {
+        // Every value below may hold a rendered secret: mask whatever leaves the step.
+        let result = match config.plan(ctx) {
+            Ok(plan) if ctx.dry_run => Ok(describe_dry_run(&plan, ctx)),
+            Ok(plan) => run_plan(plan, ctx).await,
+            Err(e) => Err(e),
+        };
+        result
+            .map(|outputs| StepOutcome::Success(masked_outputs(&ctx.masker, outputs)))
+            .map_err(|e| masked_error(&ctx.masker, e))
+    }
+}
+
+fn describe_dry_run(plan: &Plan, ctx: &StepContext) -> Outputs {
+    ctx.log(format!(
+        "dry run: would run {}: {}",
+        plan.interpreter,
+        plan.program.text()
+    ));
+    let mut outputs = Outputs::new();
+    outputs.insert("dry_run".into(), Value::Bool(true));
+    outputs.insert(
+        "command".into(),
+        Value::String(plan.program.text().to_string()),
+    );
+    outputs
+}
+
+async fn run_plan(plan: Plan, ctx: &StepContext) -> Result<Outputs, StepError> {
+    if !plan.working_dir.is_dir() {
+        return Err(config_error(format!(
+            "`working_dir`: {} is not a directory",
+            plan.working_dir.display()
+        )));
+    }
+    // Holds the script and the outputs file; removed when the step ends, however it ends.
+    let scratch = tempfile::Builder::new()
+        .prefix("medic-step-")
+        .tempdir()
+        .map_err(|e| internal(format!("cannot create a temporary directory: {e}")))?;
+    let output_file = scratch.path().join("output");
+    std::fs::File::create(&output_file)
+        .map_err(|e| internal(format!("cannot create $MEDIC_OUTPUT: {e}")))?;
+
+    let mut command = tokio::process::Command::new(&plan.interpreter);
+    command.args(&plan.interpreter_args);
+    match &plan.program {
+        Program::Line(line) => {
+            command.arg("-c").arg(line);
+        }
+        Program::Script(script) => {
+            let path = scratch.path().join("script");
+            std::fs::write(&path, script)
+                .map_err(|e| internal(format!("cannot write the script: {e}")))?;
+            command.arg(path);
+        }
+    }
+    command
+        .current_dir(&plan.working_dir)
+        .envs(&ctx.env)
+        .envs(&plan.env)
+        .env("MEDIC_RUN_ID", &ctx.run_id)
+        .env("MEDIC_STEP_ID", &ctx.step_id)
+        .env("MEDIC_ATTEMPT", ctx.attempt.to_string())
+        .env("MEDIC_IDEMPOTENCY_KEY", &ctx.idempotency_key)
+        .env("MEDIC_OUTPUT", &output_file);
+
+    let finished = process::run(command, ctx).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            config_error(format!(
+                "`shell`: the interpreter `{}` was not found",
+                plan.interpreter
+            ))
+        } else {
+            internal(format!("cannot run `{}`: {e}", plan.interpreter))
+        }
+    })?;
+
+    let mut outputs = Outputs::new();
+    outputs.insert(
+        "exit_code".into(),
+        finished.status.code().map_or(Value::Null, Value::from),
+    );
+    if let Some(signal) = finished.status.signal() {
+        outputs.insert("signal".into(), Value::from(signal));
+    }
+    let stdout_object = outputs::last_line_object(&finished.stdout);
+    outputs.insert("stdout".into(), Value::String(finished.stdout));
+    outputs.insert("stderr".into(), Value::String(finished.stderr));
+    if let Some(declared) = stdout_object {
+        merge_declared(&mut outputs, declared, "stdout's last line", ctx);
+    }
+    let file_problem = match read_output_file(&output_file).await {
+        Ok(declared) => {
+            merge_declared(&mut outputs, declared, "$MEDIC_OUTPUT", ctx);
+            None
+        }
+        Err(problem) => Some(problem),
+    };
+
+    let failure = match (finished.status.code(), finished.status.signal()) {
+        (Some(0), _) => None,
+        (Some(code), _) => Some(format!("exit code {code}")),
+        (None, Some(signal)) => Some(format!("killed by signal {signal}{}", signal_name(signal))),
+        (None, None) => Some("ended without an exit code".to_string()),
+    };
+    match (failure, file_problem) {
+        (Some(failure), _) => Err(StepError::new(ErrorKind::Failed, failure).with_outputs(outputs)),
+        (None, Some(problem)) => {
+            Err(StepError::new(ErrorKind::Failed, problem).with_outputs(outputs))
+        }
+        (None, None) => Ok(outputs),
+    }
+}
+
+/// Add outputs the step declared, refusing the names the action sets itself.
+fn merge_declared(outputs: &mut Outputs, declared: Outputs, source: &str, ctx: &StepContext) {
+    for (name, value) in declared {
+        if RESERVED.contains(&name.as_str()) {
+            ctx.log(format!(
+                "[medic] ignored output `{name}` from {source}: the name is reserved"
+            ));
+        } else {
+            outputs.insert(name, value);
+        }
+    }
+}
+
+async fn read_output_file(path: &std::path::Path) -> Result<Outputs, String> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| format!("cannot open $MEDIC_OUTPUT: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(outputs::MAX_OUTPUT_FILE + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| format!("cannot read $MEDIC_OUTPUT: {e}"))?;
+    if bytes.len() as u64 > outputs::MAX_OUTPUT_FILE {
+        return Err(
+            "$MEDIC_OUTPUT is larger than 1 MiB; write big data to a file and output its path"
+                .into(),
+        );
+    }
+    let text = String::from_utf8(bytes).map_err(|_| "$MEDIC_OUTPUT is not UTF-8".to_string())?;
+    outputs::parse_output_file(&text)
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGHUP => " (SIGHUP)",
+        libc::SIGINT => " (SIGINT)",
+        libc::SIGQUIT => " (SIGQUIT)",
+        libc::SIGABRT => " (SIGABRT)",
+        libc::SIGKILL => " (SIGKILL)",
+        libc::SIGSEGV => " (SIGSEGV)",
+        libc::SIGPIPE => " (SIGPIPE)",
+        libc::SIGALRM => " (SIGALRM)",
+        libc::SIGTERM => " (SIGTERM)",
+        _ => "",
+    }
+}
+
+fn internal(message: String) -> StepError {
+    StepError::new(ErrorKind::Internal, message)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,439 @@
+//! Tests of the `shell` action against real processes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+use crate::support::test_context;
+
+async fn run_in(ctx: &StepContext, with: Value) -> Result<StepOutcome, StepError> {
+    let config: ShellConfig = serde_json::from_value(with).unwrap();
+    // A hung step would hang the suite; fail instead.
+    tokio::time::timeout(Duration::from_secs(60), Shell.run(config, ctx))
+        .await
+        .expect("the shell step did not finish within 60s")
+}
+
+fn succeeded(result: Result<StepOutcome, StepError>) -> Outputs {
+    match result {
+        Ok(StepOutcome::Success(outputs)) => outputs,
+        other => panic!("expected success, got {other:?}"),
+    }
+}
+
+/// Whether `pid` is a live process. A zombie has exited and only awaits its parent.
+fn is_running(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    if unsafe { libc::kill(pid, 0) } != 0 {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next());
+            !matches!(state, Some("Z" | "X"))
+        }
+        // Without /proc, trust kill(2).
+        Err(_) => true,
+    }
+}
+
+fn read_pids(path: &Path) -> Vec<libc::pid_t> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+async fn assert_all_gone(pids: &[libc::pid_t]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let alive: Vec<_> = pids.iter().copied().filter(|&p| is_running(p)).collect();
+        if alive.is_empty() {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            for pid in &alive {
+                // SAFETY: plain kill(2); clean up before failing so the test leaks nothing.
+                unsafe { libc::kill(*pid, libc::SIGKILL) };
+            }
+            panic!("processes {alive:?} outlived their step");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[test]
+fn example_config_parses_into_a_plan() {
+    let config = crate::support::example_config::<Shell>();
+    assert_eq!(config.env["RUST_BACKTRACE"], "1");
+    let ctx = test_context(&[], Path::new("/srv/repo"));
+    let plan = config.plan(&ctx).unwrap();
+    assert_eq!(plan.interpreter, "bash");
+    assert_eq!(plan.interpreter_args, ["-eo", "pipefail"]);
+    assert!(matches!(&plan.program, Program::Script(s) if s.ends_with(">> \"$MEDIC_OUTPUT\"\n")));
+    assert_eq!(plan.working_dir, Path::new("/srv/repo/service"));
+}
+
+#[test]
+fn unknown_fields_are_refused() {
+    let err =
+        serde_json::from_value::<ShellConfig>(json!({"run": "true", "cwd": "x"})).unwrap_err();
+    assert!(err.to_string().contains("unknown field `cwd`"), "{err}");
+}
+
+#[tokio::test]
+async fn exactly_one_of_run_and_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    for with in [
+        json!({}),
+        json!({"run": "true", "script": "true"}),
+        json!({"run": "true", "shell": " "}),
+    ] {
+        let err = run_in(&ctx, with.clone()).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Config, "{with}: {}", err.message);
+    }
+}
+
+#[tokio::test]
+async fn captures_output_exit_code_and_logs_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let outputs = succeeded(
+        run_in(
+            &ctx,
+            json!({"run": "echo hello; echo oops >&2; printf 'no newline'"}),
+        )
+        .await,
+    );
+    assert_eq!(outputs["exit_code"], 0);
+    assert_eq!(outputs["stdout"], "hello\nno newline");
+    assert_eq!(outputs["stderr"], "oops\n");
+    assert!(!outputs.contains_key("signal"));
+    let mut logs = ctx.logs();
+    logs.sort();
+    assert_eq!(logs, ["hello", "no newline", "oops"]);
+}
+
+#[tokio::test]
+async fn non_zero_exit_fails_and_keeps_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let err = run_in(
+        &ctx,
+        json!({"run": "echo 'it broke' >&2; echo partial=1 >> \"$MEDIC_OUTPUT\"; exit 3"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Failed);
+    assert_eq!(err.message, "exit code 3");
+    assert_eq!(err.outputs["exit_code"], 3);
+    assert_eq!(err.outputs["stderr"], "it broke\n");
+    assert_eq!(err.outputs["partial"], "1");
+}
+
+#[tokio::test]
+async fn a_signal_fails_the_step_and_names_the_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let err = run_in(&ctx, json!({"run": "kill -TERM $$"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Failed);
+    assert_eq!(err.message, "killed by signal 15 (SIGTERM)");
+    assert_eq!(err.outputs["exit_code"], Value::Null);
+    assert_eq!(err.outputs["signal"], 15);
+}
+
+#[tokio::test]
+async fn scripts_run_with_the_chosen_interpreter_and_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let outputs = succeeded(run_in(&ctx, json!({"script": "x=1\necho $((x + 1))\n"})).await);
+    assert_eq!(outputs["stdout"], "2\n");
+
+    let outputs = succeeded(
+        run_in(
+            &ctx,
+            json!({"script": "words=(a b c)\necho \"${words[2]}\"\n", "shell": "bash"}),
+        )
+        .await,
+    );
+    assert_eq!(outputs["stdout"], "c\n");
+
+    let err = run_in(
+        &ctx,
+        json!({"script": "false\necho after\n", "shell": "sh -e"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.message, "exit code 1");
+    assert_eq!(err.outputs["stdout"], "");
+
+    let outputs = succeeded(run_in(&ctx, json!({"run": "echo $0", "shell": "bash"})).await);
+    assert_eq!(outputs["stdout"], "bash\n");
+}
+
+#[tokio::test]
+async fn environment_layers_and_medic_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = test_context(&[], dir.path());
+    ctx.env.insert("FROM_WORKFLOW".into(), "w".into());
+    ctx.env.insert("OVERRIDDEN".into(), "workflow".into());
+    let run = "echo \"$MEDIC_RUN_ID $MEDIC_STEP_ID $MEDIC_ATTEMPT $MEDIC_IDEMPOTENCY_KEY \
+               $FROM_WORKFLOW $FROM_STEP $OVERRIDDEN\"; test -f \"$MEDIC_OUTPUT\"";
+    let outputs = succeeded(
+        run_in(
+            &ctx,
+            json!({"run": run, "env": {"FROM_STEP": "s", "OVERRIDDEN": "step"}}),
+        )
+        .await,
+    );
+    assert_eq!(outputs["stdout"], "run-1 step-1 1 run-1/step-1 w s step\n");
+}
+
+#[tokio::test]
+async fn working_dir_is_relative_to_the_base_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let ctx = test_context(&[], dir.path());
+    let outputs = succeeded(run_in(&ctx, json!({"run": "pwd -P", "working_dir": "sub"})).await);
+    let expected = dir.path().join("sub").canonicalize().unwrap();
+    assert_eq!(outputs["stdout"], format!("{}\n", expected.display()));
+
+    let err = run_in(&ctx, json!({"run": "pwd", "working_dir": "missing"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Config);
+    assert!(err.message.starts_with("`working_dir`:"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn a_missing_interpreter_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let err = run_in(&ctx, json!({"run": "true", "shell": "no-such-shell-medic"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Config);
+    assert_eq!(
+        err.message,
+        "`shell`: the interpreter `no-such-shell-medic` was not found"
+    );
+}
+
+#[tokio::test]
+async fn declared_outputs_from_the_file_and_the_last_stdout_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let script = r#"
+echo "version=1.2.3" >> "$MEDIC_OUTPUT"
+printf 'notes<<END\nfirst\nsecond\nEND\n' >> "$MEDIC_OUTPUT"
+echo "source=file" >> "$MEDIC_OUTPUT"
+echo "exit_code=99" >> "$MEDIC_OUTPUT"
+echo "progress..."
+echo '{"source": "stdout", "count": 2, "stdout": "hijack"}'
+"#;
+    let outputs = succeeded(run_in(&ctx, json!({"script": script})).await);
+    assert_eq!(outputs["version"], "1.2.3");
+    assert_eq!(outputs["notes"], "first\nsecond");
+    assert_eq!(outputs["count"], 2, "JSON values keep their type");
+    assert_eq!(outputs["source"], "file", "the file wins over stdout");
+    assert_eq!(
+        outputs["exit_code"], 0,
+        "reserved names cannot be overridden"
+    );
+    assert!(
+        outputs["stdout"]
+            .as_str()
+            .unwrap()
+            .starts_with("progress...\n")
+    );
+    let logs = ctx.logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("ignored output `exit_code` from $MEDIC_OUTPUT")),
+        "{logs:?}"
+    );
+
+    let outputs = succeeded(
+        run_in(
+            &ctx,
+            json!({"run": "echo '{\"ok\": true, \"n\": [1]}' > \"$MEDIC_OUTPUT\""}),
+        )
+        .await,
+    );
+    assert_eq!(outputs["ok"], true);
+    assert_eq!(outputs["n"], json!([1]));
+}
+
+#[tokio::test]
+async fn a_malformed_output_file_fails_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let err = run_in(
+        &ctx,
+        json!({"run": "echo 'not an output' >> \"$MEDIC_OUTPUT\"; echo done"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Failed);
+    assert_eq!(
+        err.message,
+        "$MEDIC_OUTPUT line 1: expected `name=value` or `name<<DELIMITER`"
+    );
+    assert_eq!(err.outputs["stdout"], "done\n");
+}
+
+#[tokio::test]
+async fn big_output_on_both_streams_does_not_deadlock_and_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    // stderr first: if only stdout were read, the command would block on a full pipe.
+    let run = "head -c 3000000 /dev/zero | tr '\\0' e >&2; \
+               head -c 3000000 /dev/zero | tr '\\0' o; echo; echo end";
+    let outputs = succeeded(run_in(&ctx, json!({"run": run})).await);
+    let stderr = outputs["stderr"].as_str().unwrap();
+    assert_eq!(stderr.len(), process::TAIL_BYTES);
+    assert!(stderr.bytes().all(|b| b == b'e'));
+    assert_eq!(
+        outputs["stdout"], "end\n",
+        "a cut tail starts at a line boundary"
+    );
+}
+
+#[tokio::test]
+async fn dropping_the_step_kills_the_whole_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let pids = dir.path().join("pids");
+    let run = format!(
+        "echo $$ >> '{p}'; sleep 30 & echo $! >> '{p}'; sleep 30 & echo $! >> '{p}'; wait",
+        p = pids.display()
+    );
+    let config: ShellConfig = serde_json::from_value(json!({"run": run})).unwrap();
+    let mut step = Box::pin(Shell.run(config, &ctx));
+    // Let the shell start both children, so that the test checks all three processes.
+    let started = async {
+        while read_pids(&pids).len() < 3 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::select! {
+        result = &mut step => panic!("the step ended early: {result:?}"),
+        () = started => {}
+        () = tokio::time::sleep(Duration::from_secs(20)) => panic!("the shell never started its children"),
+    }
+    let pids = read_pids(&pids);
+    assert!(
+        pids.iter().all(|&p| is_running(p)),
+        "{pids:?} should be running before the timeout"
+    );
+    // This is what a step timeout does: the engine drops the future.
+    let timed_out = tokio::time::timeout(Duration::from_millis(200), &mut step).await;
+    assert!(timed_out.is_err(), "sleep 30 cannot finish in 200ms");
+    drop(step);
+    assert_all_gone(&pids).await;
+}
+
+#[tokio::test]
+async fn background_processes_are_killed_when_the_command_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let pids = dir.path().join("pids");
+    let run = format!("sleep 30 & echo $! > '{}'; echo started", pids.display());
+    // Without the kill the step would wait for `sleep` to close stdout: 30s, past run_in's limit.
+    let started = tokio::time::Instant::now();
+    let outputs = succeeded(run_in(&ctx, json!({"run": run})).await);
+    assert_eq!(outputs["stdout"], "started\n");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let logs = ctx.logs();
+    assert!(
+        !logs.iter().any(|l| l.starts_with("[medic]")),
+        "the pipes should close at once: {logs:?}"
+    );
+    assert_all_gone(&read_pids(&pids)).await;
+}
+
+#[tokio::test]
+async fn a_process_that_leaves_the_group_cannot_hold_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let pids = dir.path().join("pids");
+    // Wait until the escapee runs in its own session, or the group kill would catch it.
+    let run = format!(
+        "setsid sh -c 'echo $$ > {p}; exec sleep 30' & \
+         while [ ! -s {p} ]; do sleep 0.01; done; echo started",
+        p = pids.display()
+    );
+    let result = run_in(&ctx, json!({"run": run})).await;
+    for pid in read_pids(&pids) {
+        // SAFETY: plain kill(2) of the process this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let outputs = succeeded(result);
+    assert_eq!(outputs["stdout"], "started\n");
+    let logs = ctx.logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("[medic] stopped reading output held open")),
+        "{logs:?}"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_describes_and_does_not_execute() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = test_context(&["hunter2-secret"], dir.path());
+    ctx.dry_run = true;
+    let outputs = succeeded(run_in(&ctx, json!({"run": "touch marker # hunter2-secret"})).await);
+    assert_eq!(
+        Value::Object(outputs),
+        json!({"dry_run": true, "command": "touch marker # ***"})
+    );
+    assert!(!dir.path().join("marker").exists());
+}
+
+/// A secret the command prints must appear only as `***`: in outputs, logs and errors.
+#[tokio::test]
+async fn secrets_never_leave_the_step_unmasked() {
+    const CANARY: &str = "canary-5up3r-s3cr3t";
+    for exit in [0, 4] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = test_context(&[CANARY], dir.path());
+        ctx.env.insert("API_TOKEN".into(), CANARY.into());
+        let run = format!(
+            "echo \"token is $API_TOKEN\"; echo \"$API_TOKEN\" >&2; \
+             echo \"tok=$API_TOKEN\" >> \"$MEDIC_OUTPUT\"; echo \"{{\\\"t\\\": \\\"$API_TOKEN\\\"}}\"; exit {exit}"
+        );
+        let (outputs, message) = match run_in(&ctx, json!({"run": run})).await {
+            Ok(StepOutcome::Success(outputs)) => (outputs, String::new()),
+            Err(err) => (err.outputs, err.message),
+            Ok(other) => panic!("unexpected {other:?}"),
+        };
+        let everything = format!(
+            "{}\n{}\n{message}",
+            Value::Object(outputs.clone()),
+            ctx.logs().join("\n")
+        );
+        assert!(
+            !everything.contains(CANARY),
+            "the secret leaked: {everything}"
+        );
+        assert_eq!(outputs["stderr"], "***\n");
+        assert_eq!(outputs["tok"], "***");
+        assert_eq!(outputs["t"], "***");
+        assert!(
+            ctx.logs().contains(&"token is ***".to_string()),
+            "{:?}",
+            ctx.logs()
+        );
+        assert_eq!(outputs["exit_code"], exit);
+    }
+}

@@ -1,0 +1,239 @@
+//! The store's contract, run against SQLite always and Postgres when configured.
+
+mod common;
+
+use chrono::Utc;
+use medic_engine::action::{ApprovalRequest, TimeoutOutcome};
+use medic_engine::store::*;
+use serde_json::json;
+
+fn new_run(id: &str) -> NewRun {
+    NewRun {
+        id: id.into(),
+        workflow: "wf".into(),
+        workflow_path: "wf.yaml".into(),
+        source: "name: wf".into(),
+        inputs: json!({"a": 1}),
+        trigger: json!({"kind": "manual"}),
+        owner: None,
+        lease_until: None,
+    }
+}
+
+fn step(key: &str, run: &str) -> NewStepRun {
+    NewStepRun {
+        key: key.into(),
+        step_id: key.into(),
+        item_index: None,
+        idempotency_key: format!("{run}/{key}"),
+    }
+}
+
+#[tokio::test]
+async fn run_lifecycle_on_every_backend() {
+    for (backend, store, _guard) in common::stores().await {
+        let id = uuid::Uuid::now_v7().to_string();
+        store
+            .create_run(&new_run(&id), &[step("a", &id), step("b", &id)])
+            .await
+            .unwrap();
+        let run = store.run(&id).await.unwrap();
+        assert_eq!(run.status, RunStatus::Running, "{backend}");
+        assert_eq!(run.inputs, json!({"a": 1}), "{backend}");
+
+        let attempt = store
+            .start_attempt(&AttemptStart {
+                run_id: id.clone(),
+                step_key: "a".into(),
+                attempt: 1,
+                input: Some(json!({"x": "***"})),
+                at: Utc::now(),
+            })
+            .await
+            .unwrap();
+        let steps = store.step_runs(&id).await.unwrap();
+        assert_eq!(steps[0].status, StepStatus::Running, "{backend}");
+        assert_eq!(steps[0].attempts, 1, "{backend}");
+
+        store
+            .finish_attempt(&AttemptEnd {
+                attempt_id: attempt,
+                run_id: id.clone(),
+                step_key: "a".into(),
+                attempt: 1,
+                attempt_status: StepStatus::Succeeded,
+                step_status: StepStatus::Succeeded,
+                outputs: json!({"exit_code": 0}),
+                logs: vec!["one".into(), "two".into()],
+                exit_code: Some(0),
+                error_kind: None,
+                error: None,
+                wait: None,
+                wake_at: None,
+                approval: None,
+                at: Utc::now(),
+            })
+            .await
+            .unwrap();
+        let attempts = store.attempts(&id).await.unwrap();
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].logs, "one\ntwo", "{backend}");
+        assert_eq!(attempts[0].exit_code, Some(0), "{backend}");
+        let a = &store.step_runs(&id).await.unwrap()[0];
+        assert_eq!(a.status, StepStatus::Succeeded);
+        assert_eq!(a.outputs, json!({"exit_code": 0}));
+
+        // A crash with `b` in flight: resuming marks the attempt interrupted and `b` pending.
+        store
+            .start_attempt(&AttemptStart {
+                run_id: id.clone(),
+                step_key: "b".into(),
+                attempt: 1,
+                input: None,
+                at: Utc::now(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.interrupt_running(&id).await.unwrap(), 1, "{backend}");
+        let b = store
+            .step_runs(&id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|s| s.step_key == "b")
+            .unwrap();
+        assert_eq!(b.status, StepStatus::Pending, "{backend}");
+        assert_eq!(b.attempts, 1, "{backend}");
+        assert_eq!(store.attempts(&id).await.unwrap()[1].status, "interrupted");
+
+        store
+            .set_run_status(&id, RunStatus::Succeeded, None)
+            .await
+            .unwrap();
+        let run = store.run(&id).await.unwrap();
+        assert_eq!(run.status, RunStatus::Succeeded);
+        assert!(run.finished_at.is_some());
+        let listed = store
+            .list_runs(&RunFilter {
+                status: Some(RunStatus::Succeeded),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(listed.iter().any(|r| r.id == id), "{backend}");
+        let events = store.events(&id).await.unwrap();
+        assert!(
+            events.iter().any(|e| e.kind == "resumed_interrupted"),
+            "{backend}: {events:?}"
+        );
+        assert_eq!(store.resolve_run_id(&id[..13]).await.unwrap(), id);
+    }
+}
+
+#[tokio::test]
+async fn leases_exclude_a_second_driver() {
+    for (backend, store, _guard) in common::stores().await {
+        let id = uuid::Uuid::now_v7().to_string();
+        store.create_run(&new_run(&id), &[]).await.unwrap();
+        let soon = Utc::now() + chrono::Duration::seconds(30);
+        store.acquire_lease(&id, "one", soon).await.unwrap();
+        store.acquire_lease(&id, "one", soon).await.unwrap();
+        let err = store.acquire_lease(&id, "two", soon).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{backend}: {err}");
+        store.release_lease(&id, "one").await.unwrap();
+        store.acquire_lease(&id, "two", soon).await.unwrap();
+        // An expired lease can be taken over.
+        let past = Utc::now() - chrono::Duration::seconds(1);
+        store.acquire_lease(&id, "two", past).await.unwrap();
+        store.acquire_lease(&id, "three", soon).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_approval_is_decided_exactly_once() {
+    for (backend, store, _guard) in common::stores().await {
+        let id = uuid::Uuid::now_v7().to_string();
+        store
+            .create_run(&new_run(&id), &[step("ask", &id)])
+            .await
+            .unwrap();
+        let attempt = store
+            .start_attempt(&AttemptStart {
+                run_id: id.clone(),
+                step_key: "ask".into(),
+                attempt: 1,
+                input: None,
+                at: Utc::now(),
+            })
+            .await
+            .unwrap();
+        let req = ApprovalRequest {
+            message: "ok?".into(),
+            approvers: vec!["alice".into()],
+            inputs: Default::default(),
+            deadline: None,
+            on_timeout: TimeoutOutcome::Fail,
+        };
+        store
+            .finish_attempt(&AttemptEnd {
+                attempt_id: attempt,
+                run_id: id.clone(),
+                step_key: "ask".into(),
+                attempt: 1,
+                attempt_status: StepStatus::Waiting,
+                step_status: StepStatus::Waiting,
+                outputs: json!({}),
+                logs: vec![],
+                exit_code: None,
+                error_kind: None,
+                error: None,
+                wait: Some(
+                    serde_json::to_value(medic_engine::action::Wait::Approval(req.clone()))
+                        .unwrap(),
+                ),
+                wake_at: None,
+                approval: Some(serde_json::to_value(&req).unwrap()),
+                at: Utc::now(),
+            })
+            .await
+            .unwrap();
+        let pending = store.approvals(None).await.unwrap();
+        assert!(pending.iter().any(|a| a.run_id == id), "{backend}");
+        let decision = |status, by: &str| ApprovalDecision {
+            run_id: id.clone(),
+            step_key: "ask".into(),
+            status,
+            by: by.into(),
+            comment: None,
+            inputs: json!({}),
+            at: Utc::now(),
+        };
+        // Two deciders race; exactly one wins.
+        let (da, db) = (
+            decision(ApprovalStatus::Approved, "alice"),
+            decision(ApprovalStatus::Rejected, "bob"),
+        );
+        let (a, b) = tokio::join!(store.decide_approval(&da), store.decide_approval(&db));
+        assert!(a.is_ok() ^ b.is_ok(), "{backend}: {a:?} {b:?}");
+        let err = store
+            .decide_approval(&decision(ApprovalStatus::Rejected, "carol"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("already"), "{backend}: {err}");
+        let step = &store.step_runs(&id).await.unwrap()[0];
+        assert!(matches!(
+            step.wait,
+            Some(medic_engine::action::Wait::Approval(_))
+        ));
+    }
+}
+
+#[test]
+fn database_passwords_are_redacted() {
+    assert_eq!(
+        redact_url("postgres://medic:hunter2@db:5432/medic"),
+        "postgres://medic:***@db:5432/medic"
+    );
+    assert_eq!(redact_url("postgres://db/medic"), "postgres://db/medic");
+    assert_eq!(redact_url(".medic/medic.db"), ".medic/medic.db");
+}

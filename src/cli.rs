@@ -1,0 +1,206 @@
+//! Every command and flag of `medic`, in one table.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Medic: self-healing workflows for CI/CD and production failures.
+#[derive(Debug, Parser)]
+#[command(name = "medic", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Database URL: a SQLite path or `sqlite://…` (default `.medic/medic.db`), or
+    /// `postgres://…` for a shared Postgres.
+    #[arg(
+        long,
+        global = true,
+        env = "MEDIC_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+
+    /// When to use colour: auto (a terminal without NO_COLOR), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Colour policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour on a terminal unless NO_COLOR is set.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// Output format of read commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Output {
+    /// For people.
+    #[default]
+    Text,
+    /// For programs, editors and CI.
+    Json,
+}
+
+/// Graph formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum GraphFormat {
+    /// Graphviz.
+    #[default]
+    Dot,
+    /// Mermaid (renders in GitHub Markdown).
+    Mermaid,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check workflow files and report every problem with its location.
+    Validate {
+        /// Files or folders (folders are searched for *.yaml and *.yml).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Print a workflow's step graph.
+    Graph {
+        /// The workflow file.
+        file: PathBuf,
+        /// Graph format.
+        #[arg(long, short, value_enum, default_value_t)]
+        format: GraphFormat,
+    },
+    /// Print the JSON Schema of workflow files (for editors).
+    Schema,
+    /// Describe an action: its config fields, outputs and an example. Lists actions
+    /// when no name is given.
+    Explain {
+        /// The action's name, as in `uses:`.
+        action: Option<String>,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Run a workflow now, with live progress.
+    Run(RunArgs),
+    /// Inspect and manage runs.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Approve a step waiting for a human.
+    Approve(DecideArgs),
+    /// Reject a step waiting for a human.
+    Reject(DecideArgs),
+    /// Create workflows/ and policies/ with a working example.
+    Init {
+        /// Where (default: the current folder).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Measure the engine on standard shapes (figures for the README and issues).
+    Bench {
+        /// Which shape: a (chain of 100), b (fan-out of 500), c (100 shell steps),
+        /// d (validate 1,000 steps), or all.
+        #[arg(long, default_value = "all")]
+        shape: String,
+    },
+}
+
+/// `medic run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The workflow file.
+    pub file: PathBuf,
+    /// An input, `name=value` (repeatable). Objects and lists are given as JSON.
+    #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+    /// Show what would run without side effects (shell and http steps are described,
+    /// not performed).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Return as soon as only approvals or sleeps remain, leaving the run waiting
+    /// (resume it later with `medic runs resume`).
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Output format of the final summary.
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `medic runs …`.
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Recent runs, newest first.
+    List {
+        /// Only runs in this status (running, waiting, succeeded, failed, cancelled).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only runs of this workflow.
+        #[arg(long)]
+        workflow: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// One run with its steps.
+    Show {
+        /// Run id (a unique prefix is enough).
+        id: String,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// The logs of a run's attempts.
+    Logs {
+        /// Run id (a unique prefix is enough).
+        id: String,
+        /// Only this step (or `step[i]` item).
+        #[arg(long)]
+        step: Option<String>,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Continue a run that was interrupted or is waiting: finished steps are not run
+    /// again; a step that was in flight runs again with the same idempotency key.
+    Resume {
+        /// Run id (a unique prefix is enough).
+        id: String,
+        /// Return when only waits remain.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Cancel a run (the process driving it stops its steps).
+    Cancel {
+        /// Run id (a unique prefix is enough).
+        id: String,
+    },
+}
+
+/// `medic approve` / `medic reject`.
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    /// Run id (a unique prefix is enough).
+    pub run: String,
+    /// The approval step; optional when the run has one pending approval.
+    pub step: Option<String>,
+    /// An input the approval asks for, `name=value` (repeatable).
+    #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+    /// Why.
+    #[arg(long, short)]
+    pub comment: Option<String>,
+    /// Who decides (default: $MEDIC_USER, then $USER).
+    #[arg(long = "as", value_name = "USER")]
+    pub who: Option<String>,
+}
