@@ -1484,6 +1484,14 @@ mod tests {
     }
 
     #[test]
+    fn byte_order_marks_and_crlf_line_endings_are_fine() {
+        let text = "\u{feff}name: w\r\nsteps:\r\n  a: {uses: log, with: {message: m}}\r\n  b: {uses: lgo}\r\n";
+        let d = load(text).unwrap_err();
+        assert_eq!((d.len(), d[0].code, d[0].line, d[0].col), (1, "unknown-action", 4, 13));
+        assert_eq!(&text[d[0].span.clone().unwrap()], "lgo");
+    }
+
+    #[test]
     fn phases_and_upstream_rules() {
         // finally may read main steps without needing them; main may not need finally.
         assert_eq!(
