@@ -478,6 +478,9 @@ impl<'a> Checker<'a> {
                         .help(help),
                 );
             }
+            if let Some(given) = schedule.get("inputs").and_then(Node::as_map) {
+                self.check_given_inputs(given, &format!("{path}.inputs"));
+            }
             if let Some(tz) = schedule.get("timezone")
                 && let Some(text) = tz.as_str()
                 && chrono_tz::Tz::from_str(text).is_err()
@@ -526,15 +529,8 @@ impl<'a> Checker<'a> {
             let Some(default) = spec.get("default") else {
                 continue;
             };
-            let kind = match spec.get("type").map(|t| &t.value) {
-                None | Some(NodeValue::Null) => InputType::String,
-                Some(NodeValue::String(s)) => {
-                    match serde_json::from_value::<InputType>(Value::String(s.clone())) {
-                        Ok(kind) => kind,
-                        Err(_) => continue, // reported by the schema check
-                    }
-                }
-                Some(_) => continue,
+            let Some(kind) = input_kind(spec) else {
+                continue;
             };
             if default.is_null() || kind.accepts(&default.to_json()) {
                 continue;
@@ -560,6 +556,47 @@ impl<'a> Checker<'a> {
                     _ => "change the default or set `type:` to match it".to_string(),
                 }),
             );
+        }
+    }
+
+    /// Inputs a schedule gives must be declared, with values of the declared type.
+    fn check_given_inputs(&mut self, given: &[(Key, Node)], path: &str) {
+        let declared = self.root.get("inputs");
+        for (key, value) in given {
+            let Some(spec) = declared.and_then(|d| d.get(&key.name)) else {
+                let help = did_you_mean(&key.name, &self.inputs)
+                    .unwrap_or_else(|| "declare it under `inputs:`".to_string());
+                self.push(
+                    Diagnostic::error(
+                        "unknown-input",
+                        format!("`{}` is not a declared input", key.name),
+                    )
+                    .at(key.span)
+                    .path(format!("{path}.{}", key.name))
+                    .label("unknown input")
+                    .help(help),
+                );
+                continue;
+            };
+            let Some(kind) = input_kind(spec) else {
+                continue;
+            };
+            if !value.is_null() && !kind.accepts(&value.to_json()) {
+                self.push(
+                    Diagnostic::error(
+                        "wrong-type",
+                        format!(
+                            "input `{}` is a {}, found {}",
+                            key.name,
+                            kind.as_str(),
+                            value.kind_name()
+                        ),
+                    )
+                    .at(schema_check_span(value, Some(key.span)))
+                    .path(format!("{path}.{}", key.name))
+                    .label(format!("expected a {}", kind.as_str())),
+                );
+            }
         }
     }
 
@@ -1140,6 +1177,19 @@ impl<'a> Checker<'a> {
         }
         // Later phases run after every step of earlier ones, so those are always there.
         let earlier_phase = phase_rank(target_step.phase) < phase_rank(reader_step.phase);
+        if phase_rank(target_step.phase) > phase_rank(reader_step.phase) {
+            let (reader_id, block) = (reader_step.id, target_step.phase.key());
+            let d = Diagnostic::error(
+                "not-upstream",
+                format!("`steps.{target}` is in `{block}`, which runs after `{reader_id}`"),
+            )
+            .at(at)
+            .path(path)
+            .label("has not run yet")
+            .help("only steps of the same block or of an earlier one can be read");
+            self.push(d);
+            return;
+        }
         if !earlier_phase && !dag.is_upstream(target, reader_step.id) {
             let reader_id = reader_step.id;
             let d = Diagnostic::error(
@@ -1166,6 +1216,16 @@ impl<'a> Checker<'a> {
             .maybe_help(did_you_mean(field, STEP_FIELDS));
             self.push(d);
         }
+    }
+}
+
+/// The declared type of an input (`string` when absent); `None` when the type itself
+/// is invalid, which the schema check reports.
+fn input_kind(spec: &Node) -> Option<InputType> {
+    match spec.get("type").map(|t| &t.value) {
+        None | Some(NodeValue::Null) => Some(InputType::String),
+        Some(NodeValue::String(s)) => serde_json::from_value(Value::String(s.clone())).ok(),
+        Some(_) => None,
     }
 }
 
@@ -1487,7 +1547,10 @@ mod tests {
     fn byte_order_marks_and_crlf_line_endings_are_fine() {
         let text = "\u{feff}name: w\r\nsteps:\r\n  a: {uses: log, with: {message: m}}\r\n  b: {uses: lgo}\r\n";
         let d = load(text).unwrap_err();
-        assert_eq!((d.len(), d[0].code, d[0].line, d[0].col), (1, "unknown-action", 4, 13));
+        assert_eq!(
+            (d.len(), d[0].code, d[0].line, d[0].col),
+            (1, "unknown-action", 4, 13)
+        );
         assert_eq!(&text[d[0].span.clone().unwrap()], "lgo");
     }
 
