@@ -1159,9 +1159,17 @@ impl<'a> Checker<'a> {
             )
             .at(at)
             .path(path)
-            .label("no step has this id")
-            .maybe_help(did_you_mean(target, self.steps.iter().map(|s| s.id)));
-            self.push(d);
+            .label("no step has this id");
+            // `steps.deploy-prod` parses as `steps.deploy - prod`: say how to read it.
+            let dashed = self
+                .steps
+                .iter()
+                .find(|s| s.id.starts_with(&format!("{target}-")));
+            let help = match dashed {
+                Some(s) => Some(format!("ids with `-` are read as `steps['{}']`", s.id)),
+                None => did_you_mean(target, self.steps.iter().map(|s| s.id)),
+            };
+            self.push(d.maybe_help(help));
             return;
         };
         if target_step.id == reader_step.id {
