@@ -57,10 +57,10 @@ impl Dag {
         }
         for (node, needs) in edges {
             for need in needs {
-                if let Some(&from) = dag.index.get(need) {
-                    if dag.graph.find_edge(from, node).is_none() {
-                        dag.graph.add_edge(from, node, ());
-                    }
+                if let Some(&from) = dag.index.get(need)
+                    && dag.graph.find_edge(from, node).is_none()
+                {
+                    dag.graph.add_edge(from, node, ());
                 }
             }
         }

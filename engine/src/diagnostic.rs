@@ -37,6 +37,7 @@ pub struct Diagnostic {
     /// What is wrong, in one sentence.
     pub message: String,
     /// The file, or `<inline>`.
+    #[serde(serialize_with = "path_lossy")]
     pub file: PathBuf,
     /// 1-based line of the span's start (0 when there is no span).
     pub line: usize,
@@ -50,6 +51,12 @@ pub struct Diagnostic {
     pub label: Option<String>,
     /// A hint, such as "did you mean `build`?".
     pub help: Option<String>,
+}
+
+/// Paths as text even when they are not UTF-8: one odd file name must not cost the
+/// whole JSON report.
+fn path_lossy<S: serde::Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&path.to_string_lossy())
 }
 
 impl Diagnostic {
@@ -309,5 +316,14 @@ mod tests {
         assert_eq!(json[0]["col"], 1);
         assert_eq!(json[0]["span"]["start"], 3);
         assert_eq!(json[0]["file"], "w.yaml");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn json_survives_non_utf8_file_names() {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::OsStr::from_bytes(b"caf\xe9.yaml");
+        let d = Diagnostic::error("x", "y").locate(Path::new(name), "");
+        assert_eq!(to_json(&[d])[0]["file"], "caf\u{fffd}.yaml");
     }
 }

@@ -255,25 +255,25 @@ impl<'s> Checker<'s> {
             }
         }
 
-        if let Some(ts) = own_types(schema_obj) {
-            if !ts.iter().any(|t| satisfies(node, t)) {
-                let expected: Vec<String> = ts
-                    .iter()
-                    .filter(|t| **t != "null" || ts.len() == 1)
-                    .map(|t| type_phrase(t).to_string())
-                    .collect();
-                let expected = join_alternatives(&expected);
-                out.push(
-                    Diagnostic::error(
-                        "wrong-type",
-                        format!("expected {expected}, found {}", node.kind_name()),
-                    )
-                    .at(value_span(node, key_span))
-                    .path(path)
-                    .label(format!("expected {expected}")),
-                );
-                return;
-            }
+        if let Some(ts) = own_types(schema_obj)
+            && !ts.iter().any(|t| satisfies(node, t))
+        {
+            let expected: Vec<String> = ts
+                .iter()
+                .filter(|t| **t != "null" || ts.len() == 1)
+                .map(|t| type_phrase(t).to_string())
+                .collect();
+            let expected = join_alternatives(&expected);
+            out.push(
+                Diagnostic::error(
+                    "wrong-type",
+                    format!("expected {expected}, found {}", node.kind_name()),
+                )
+                .at(value_span(node, key_span))
+                .path(path)
+                .label(format!("expected {expected}")),
+            );
+            return;
         }
 
         if let Some(values) = schema_obj.get("enum").and_then(Value::as_array) {
@@ -297,17 +297,17 @@ impl<'s> Checker<'s> {
                 self.check_object(node, entries, schema_obj, path, key_span, out)
             }
             NodeValue::Seq(items) => {
-                if let Some(min) = schema_obj.get("minItems").and_then(Value::as_u64) {
-                    if (items.len() as u64) < min {
-                        out.push(
-                            Diagnostic::error(
-                                "too-few-items",
-                                format!("expected at least {min} items, found {}", items.len()),
-                            )
-                            .at(value_span(node, key_span))
-                            .path(path),
-                        );
-                    }
+                if let Some(min) = schema_obj.get("minItems").and_then(Value::as_u64)
+                    && (items.len() as u64) < min
+                {
+                    out.push(
+                        Diagnostic::error(
+                            "too-few-items",
+                            format!("expected at least {min} items, found {}", items.len()),
+                        )
+                        .at(value_span(node, key_span))
+                        .path(path),
+                    );
                 }
                 if let Some(item_schema) = schema_obj.get("items") {
                     for (i, item) in items.iter().enumerate() {
@@ -316,19 +316,19 @@ impl<'s> Checker<'s> {
                 }
             }
             NodeValue::String(s) => {
-                if let Some(min) = schema_obj.get("minLength").and_then(Value::as_u64) {
-                    if (s.chars().count() as u64) < min {
-                        let what = if min == 1 {
-                            "must not be empty".to_string()
-                        } else {
-                            format!("must be at least {min} characters long")
-                        };
-                        out.push(
-                            Diagnostic::error("too-short", format!("this text {what}"))
-                                .at(node.span)
-                                .path(path),
-                        );
-                    }
+                if let Some(min) = schema_obj.get("minLength").and_then(Value::as_u64)
+                    && (s.chars().count() as u64) < min
+                {
+                    let what = if min == 1 {
+                        "must not be empty".to_string()
+                    } else {
+                        format!("must be at least {min} characters long")
+                    };
+                    out.push(
+                        Diagnostic::error("too-short", format!("this text {what}"))
+                            .at(node.span)
+                            .path(path),
+                    );
                 }
             }
             _ => {}
@@ -457,7 +457,8 @@ impl<'s> Checker<'s> {
                     format!("{value} is too small: the minimum is {min}"),
                 )
                 .at(node.span)
-                .path(path),
+                .path(path)
+                .label("too small"),
             );
         }
         if let Some(max) = max.filter(|m| value > *m) {
@@ -467,7 +468,8 @@ impl<'s> Checker<'s> {
                     format!("{value} is too large: the maximum is {max}"),
                 )
                 .at(node.span)
-                .path(path),
+                .path(path)
+                .label("too large"),
             );
         }
     }

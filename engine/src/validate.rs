@@ -13,7 +13,6 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -66,19 +65,34 @@ const RUN_FIELDS: &[&str] = &["id", "status", "workflow"];
 const STEP_FIELDS: &[&str] = &["outputs", "status"];
 
 /// Load a workflow from text. `path` is only used in messages and stored in the result.
+/// Warnings are dropped when the workflow is valid; use [`check_str`] to keep them.
 pub fn load_str(
     source: &str,
     path: &Path,
     registry: &Registry,
 ) -> Result<Workflow, Vec<Diagnostic>> {
+    match check_str(source, path, registry) {
+        (Some(workflow), _) => Ok(workflow),
+        (None, diagnostics) => Err(diagnostics),
+    }
+}
+
+/// Check a workflow text: every diagnostic (errors and warnings, in file order), and the
+/// typed workflow when there is no error.
+pub fn check_str(
+    source: &str,
+    path: &Path,
+    registry: &Registry,
+) -> (Option<Workflow>, Vec<Diagnostic>) {
     let (mut diags, root) = check_source(source, registry);
     diags.sort_by_key(|d| d.span.as_ref().map(|s| s.start));
     let diags: Vec<Diagnostic> = diags.into_iter().map(|d| d.locate(path, source)).collect();
     match root {
-        Some(root) if !diags.iter().any(Diagnostic::is_error) => {
-            build(&root, source, path).map_err(|d| vec![d.locate(path, source)])
-        }
-        _ => Err(diags),
+        Some(root) if !diags.iter().any(Diagnostic::is_error) => match build(&root, source, path) {
+            Ok(workflow) => (Some(workflow), diags),
+            Err(d) => (None, vec![d.locate(path, source)]),
+        },
+        _ => (None, diags),
     }
 }
 
@@ -89,6 +103,8 @@ pub fn load_file(path: &Path, registry: &Registry) -> Result<Workflow, Vec<Diagn
 }
 
 /// Read a workflow file's text, or say why it cannot be used.
+// A diagnostic is large, but this runs once per file: boxing would buy nothing.
+#[allow(clippy::result_large_err)]
 pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
     let locate = |d: Diagnostic| d.locate(path, "");
     let meta = std::fs::metadata(path).map_err(|e| {
@@ -132,15 +148,16 @@ pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
     })?;
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
-        let valid = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
-        let (line, col) = yaml::line_col(&valid, at);
+        // The span indexes the lossy text that `render_file_diagnostics` shows, where the
+        // bad byte reads as U+FFFD (three bytes).
+        let lossy = String::from_utf8_lossy(e.as_bytes());
+        let (line, col) = yaml::line_col(&lossy, at);
         let mut d = Diagnostic::error(
             "not-utf8",
-            format!(
-                "{} is not UTF-8 text: invalid byte at line {line}, column {col}",
-                path.display()
-            ),
+            format!("the file is not UTF-8 text: invalid byte at line {line}, column {col}"),
         )
+        .at(Span::new(at, at + char::REPLACEMENT_CHARACTER.len_utf8()))
+        .label("not UTF-8")
         .help("save the file as UTF-8");
         d.file = path.to_path_buf();
         d.line = line;
@@ -189,14 +206,20 @@ fn collect_yaml_files(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
     }
 }
 
-/// Render a file's diagnostics for a terminal, reading its text again for the snippets.
+/// Render a file's diagnostics for a terminal, reading its text again for the snippets
+/// (lossily, so that a non-UTF-8 file still shows where the bad byte is).
 pub fn render_file_diagnostics(path: &Path, diagnostics: &[Diagnostic], color: bool) -> String {
-    let source = read_source(path).unwrap_or_default();
+    let small = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() <= MAX_FILE_BYTES);
+    let source = match std::fs::read(path) {
+        Ok(bytes) if small => String::from_utf8_lossy(&bytes).into_owned(),
+        _ => String::new(),
+    };
     crate::diagnostic::render(diagnostics, &source, color)
 }
 
-/// A workflow of `n` steps for benchmarks: a chain with a fan-out every tenth step, each
-/// step using `log` with a template reading an upstream step.
+/// A workflow of `n` steps for benchmarks (`medic bench`): one long chain where every
+/// tenth step is also a hub the next nine need (fan-out), each step a `log` whose
+/// message reads the step before it.
 pub fn generated_workflow(n: usize) -> String {
     let mut out = String::from(
         "name: generated\ndescription: benchmark workflow\non: { manual: {} }\ninputs:\n  who: { type: string, default: bench }\nsteps:\n",
@@ -237,11 +260,16 @@ fn check_source(source: &str, registry: &Registry) -> (Vec<Diagnostic>, Option<N
     let root = match yaml::parse(source) {
         Ok(root) => root,
         Err(e) => {
-            return fail(
-                Diagnostic::error(e.code, e.message)
-                    .at(e.span)
-                    .maybe_help(e.help),
-            );
+            let label = match e.code {
+                "duplicate-key" => "defined again here",
+                "non-string-key" => "not a string",
+                "too-deep" => "one level too many",
+                "too-many-nodes" => "the budget runs out here",
+                "multiple-documents" => "a second document starts here",
+                _ => "here",
+            };
+            let d = Diagnostic::error(e.code, e.message).at(e.span).label(label);
+            return fail(d.maybe_help(e.help));
         }
     };
     match &root.value {
@@ -273,6 +301,19 @@ fn check_source(source: &str, registry: &Registry) -> (Vec<Diagnostic>, Option<N
     (diags, Some(root))
 }
 
+/// Whether a template may read `item`, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ItemScope {
+    /// In `with:` of a `for_each` step.
+    Defined,
+    /// The step has no `for_each`.
+    NoForEach,
+    /// In `if:`, which is evaluated once per step, before the fan-out.
+    InCondition,
+    /// In the `for_each` expression, which produces the items.
+    InForEach,
+}
+
 /// A step as written: where it is and what it says.
 struct StepNode<'a> {
     id: &'a str,
@@ -298,6 +339,7 @@ struct Need<'a> {
     path: String,
 }
 
+/// Blocks run in this order; a step may only need steps of its own block or earlier.
 fn phase_rank(phase: Phase) -> u8 {
     match phase {
         Phase::Main => 0,
@@ -306,6 +348,7 @@ fn phase_rank(phase: Phase) -> u8 {
     }
 }
 
+/// The checks a schema cannot express, over the tree of one file.
 struct Checker<'a> {
     source: &'a str,
     registry: &'a Registry,
@@ -424,40 +467,36 @@ impl<'a> Checker<'a> {
             .enumerate()
         {
             let path = format!("on.schedule[{i}]");
-            if let Some(cron) = schedule.get("cron") {
-                if let Some(text) = cron.as_str() {
-                    if let Err((message, help)) = check_cron(text) {
-                        self.push(
-                            Diagnostic::error("invalid-cron", message)
-                                .at(cron.span)
-                                .path(format!("{path}.cron"))
-                                .label("not a valid cron expression")
-                                .help(help),
-                        );
-                    }
-                }
+            if let Some(cron) = schedule.get("cron")
+                && let Some(text) = cron.as_str()
+                && let Err((message, help)) = check_cron(text)
+            {
+                self.push(
+                    Diagnostic::error("invalid-cron", message)
+                        .at(cron.span)
+                        .path(format!("{path}.cron"))
+                        .label("not a valid cron expression")
+                        .help(help),
+                );
             }
-            if let Some(tz) = schedule.get("timezone") {
-                if let Some(text) = tz.as_str() {
-                    if chrono_tz::Tz::from_str(text).is_err() {
-                        let help =
-                            did_you_mean(text, chrono_tz::TZ_VARIANTS.iter().map(|t| t.name()))
-                                .unwrap_or_else(|| {
-                                    "use an IANA time zone name such as `Europe/Paris` or `UTC`"
-                                        .into()
-                                });
-                        self.push(
-                            Diagnostic::error(
-                                "invalid-timezone",
-                                format!("unknown time zone `{text}`"),
-                            )
-                            .at(tz.span)
-                            .path(format!("{path}.timezone"))
-                            .label("not an IANA time zone")
-                            .help(help),
-                        );
-                    }
-                }
+            if let Some(given) = schedule.get("inputs").and_then(Node::as_map) {
+                self.check_given_inputs(given, &format!("{path}.inputs"));
+            }
+            if let Some(tz) = schedule.get("timezone")
+                && let Some(text) = tz.as_str()
+                && chrono_tz::Tz::from_str(text).is_err()
+            {
+                let help = did_you_mean(text, chrono_tz::TZ_VARIANTS.iter().map(|t| t.name()))
+                    .unwrap_or_else(|| {
+                        "use an IANA time zone name such as `Europe/Paris` or `UTC`".into()
+                    });
+                self.push(
+                    Diagnostic::error("invalid-timezone", format!("unknown time zone `{text}`"))
+                        .at(tz.span)
+                        .path(format!("{path}.timezone"))
+                        .label("not an IANA time zone")
+                        .help(help),
+                );
             }
         }
         for (i, hook) in on
@@ -467,18 +506,18 @@ impl<'a> Checker<'a> {
             .iter()
             .enumerate()
         {
-            if let Some(cond) = hook.get("if") {
-                if let Some(text) = cond.as_str() {
-                    let path = format!("on.webhook[{i}].if");
-                    self.check_expression_text(
-                        text,
-                        cond.span,
-                        &path,
-                        None,
-                        None,
-                        &["trigger", "env", "inputs"],
-                    );
-                }
+            if let Some(cond) = hook.get("if")
+                && let Some(text) = cond.as_str()
+            {
+                let path = format!("on.webhook[{i}].if");
+                self.check_expression_text(
+                    text,
+                    cond.span,
+                    &path,
+                    None,
+                    ItemScope::NoForEach,
+                    &["trigger", "env", "inputs"],
+                );
             }
         }
     }
@@ -491,15 +530,8 @@ impl<'a> Checker<'a> {
             let Some(default) = spec.get("default") else {
                 continue;
             };
-            let kind = match spec.get("type").map(|t| &t.value) {
-                None | Some(NodeValue::Null) => InputType::String,
-                Some(NodeValue::String(s)) => {
-                    match serde_json::from_value::<InputType>(Value::String(s.clone())) {
-                        Ok(kind) => kind,
-                        Err(_) => continue, // reported by the schema check
-                    }
-                }
-                Some(_) => continue,
+            let Some(kind) = input_kind(spec) else {
+                continue;
             };
             if default.is_null() || kind.accepts(&default.to_json()) {
                 continue;
@@ -528,6 +560,47 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Inputs a schedule gives must be declared, with values of the declared type.
+    fn check_given_inputs(&mut self, given: &[(Key, Node)], path: &str) {
+        let declared = self.root.get("inputs");
+        for (key, value) in given {
+            let Some(spec) = declared.and_then(|d| d.get(&key.name)) else {
+                let help = did_you_mean(&key.name, &self.inputs)
+                    .unwrap_or_else(|| "declare it under `inputs:`".to_string());
+                self.push(
+                    Diagnostic::error(
+                        "unknown-input",
+                        format!("`{}` is not a declared input", key.name),
+                    )
+                    .at(key.span)
+                    .path(format!("{path}.{}", key.name))
+                    .label("unknown input")
+                    .help(help),
+                );
+                continue;
+            };
+            let Some(kind) = input_kind(spec) else {
+                continue;
+            };
+            if !value.is_null() && !kind.accepts(&value.to_json()) {
+                self.push(
+                    Diagnostic::error(
+                        "wrong-type",
+                        format!(
+                            "input `{}` is a {}, found {}",
+                            key.name,
+                            kind.as_str(),
+                            value.kind_name()
+                        ),
+                    )
+                    .at(schema_check_span(value, Some(key.span)))
+                    .path(format!("{path}.{}", key.name))
+                    .label(format!("expected a {}", kind.as_str())),
+                );
+            }
+        }
+    }
+
     fn check_defaults(&mut self) {
         let Some(defaults) = self.root.get("defaults") else {
             return;
@@ -547,7 +620,8 @@ impl<'a> Checker<'a> {
                     "0 would never let anything run: the minimum is 1",
                 )
                 .at(node.span)
-                .path(path),
+                .path(path)
+                .label("must be at least 1"),
             );
         }
     }
@@ -571,17 +645,18 @@ impl<'a> Checker<'a> {
 
     fn check_retry(&mut self, retry: Option<&Node>, path: &str) {
         let Some(retry) = retry else { return };
-        if let Some(max) = retry.get("max_attempts") {
-            if max.value == NodeValue::Int(0) {
-                self.push(
-                    Diagnostic::error(
-                        "out-of-range",
-                        "`max_attempts` counts the first attempt too: the minimum is 1",
-                    )
-                    .at(max.span)
-                    .path(format!("{path}.max_attempts")),
-                );
-            }
+        if let Some(max) = retry.get("max_attempts")
+            && max.value == NodeValue::Int(0)
+        {
+            self.push(
+                Diagnostic::error(
+                    "out-of-range",
+                    "`max_attempts` counts the first attempt too: the minimum is 1",
+                )
+                .at(max.span)
+                .path(format!("{path}.max_attempts"))
+                .label("must be at least 1"),
+            );
         }
         if let Some(backoff) = retry.get("backoff") {
             self.check_duration(backoff.get("initial"), &format!("{path}.backoff.initial"));
@@ -599,7 +674,8 @@ impl<'a> Checker<'a> {
                             "the backoff factor must be a finite number of at least 1",
                         )
                         .at(factor.span)
-                        .path(format!("{path}.backoff.factor")),
+                        .path(format!("{path}.backoff.factor"))
+                        .label("must be at least 1"),
                     );
                 }
             }
@@ -817,30 +893,33 @@ impl<'a> Checker<'a> {
         let path = self.steps[i].path();
         let node = self.steps[i].node;
         let has_for_each = node.get("for_each").is_some();
-        if let Some(cond) = node.get("if") {
-            if let Some(text) = cond.as_str() {
-                self.check_expression_text(
-                    text,
-                    cond.span,
-                    &format!("{path}.if"),
-                    Some((i, dag)),
-                    Some(has_for_each),
-                    CONTEXT_ROOTS,
-                );
-            }
+        if let Some(cond) = node.get("if")
+            && let Some(text) = cond.as_str()
+        {
+            self.check_expression_text(
+                text,
+                cond.span,
+                &format!("{path}.if"),
+                Some((i, dag)),
+                if has_for_each {
+                    ItemScope::InCondition
+                } else {
+                    ItemScope::NoForEach
+                },
+                CONTEXT_ROOTS,
+            );
         }
-        if let Some(fe) = node.get("for_each") {
-            if let Some(text) = fe.as_str() {
-                // `item` is what for_each produces, not something it can read.
-                self.check_expression_text(
-                    text,
-                    fe.span,
-                    &format!("{path}.for_each"),
-                    Some((i, dag)),
-                    Some(false),
-                    CONTEXT_ROOTS,
-                );
-            }
+        if let Some(fe) = node.get("for_each")
+            && let Some(text) = fe.as_str()
+        {
+            self.check_expression_text(
+                text,
+                fe.span,
+                &format!("{path}.for_each"),
+                Some((i, dag)),
+                ItemScope::InForEach,
+                CONTEXT_ROOTS,
+            );
         }
         if let Some(with) = node.get("with") {
             let mut strings = Vec::new();
@@ -855,7 +934,11 @@ impl<'a> Checker<'a> {
                         span,
                         &spath,
                         Some((i, dag)),
-                        Some(has_for_each),
+                        if has_for_each {
+                            ItemScope::Defined
+                        } else {
+                            ItemScope::NoForEach
+                        },
                         CONTEXT_ROOTS,
                     ),
                     Err(e) => self.push(
@@ -876,7 +959,7 @@ impl<'a> Checker<'a> {
         span: Span,
         path: &str,
         reader: Option<(usize, &Dag)>,
-        item_allowed: Option<bool>,
+        item: ItemScope,
         roots: &[&str],
     ) {
         let body = match expr::strip_braces(text) {
@@ -905,7 +988,7 @@ impl<'a> Checker<'a> {
             return;
         }
         match expr::references(body) {
-            Ok(refs) => self.check_references(&refs, span, path, reader, item_allowed, roots),
+            Ok(refs) => self.check_references(&refs, span, path, reader, item, roots),
             Err(e) => self.push(
                 Diagnostic::error("template-syntax", format!("invalid expression: {e}"))
                     .at(span)
@@ -932,7 +1015,7 @@ impl<'a> Checker<'a> {
         span: Span,
         path: &str,
         reader: Option<(usize, &Dag)>,
-        item_allowed: Option<bool>,
+        item: ItemScope,
         roots: &[&str],
     ) {
         for reference in refs {
@@ -991,10 +1074,9 @@ impl<'a> Checker<'a> {
                     );
                 }
                 ("secrets", Some(name)) if !self.secrets.contains(&name) => {
-                    let help = did_you_mean(name, &self.secrets).map_or_else(
-                        || format!("add `{name}` to the workflow's `secrets:` list"),
-                        |h| h,
-                    );
+                    let help = did_you_mean(name, &self.secrets).unwrap_or_else(|| {
+                        format!("add `{name}` to the workflow's `secrets:` list")
+                    });
                     self.push(
                         Diagnostic::error(
                             "undeclared-secret",
@@ -1021,16 +1103,27 @@ impl<'a> Checker<'a> {
                         ),
                     );
                 }
-                ("item", _) if item_allowed == Some(false) => {
-                    self.push(
-                        Diagnostic::error(
-                            "item-outside-for-each",
+                ("item", _) if item != ItemScope::Defined => {
+                    let (message, help) = match item {
+                        ItemScope::InCondition => (
+                            "`item` is not defined in `if:`",
+                            "the condition is checked once for the whole step, before its items",
+                        ),
+                        ItemScope::InForEach => (
+                            "`item` is not defined in `for_each` itself",
+                            "`for_each` produces the items; read `item` in `with:`",
+                        ),
+                        _ => (
                             "`item` is only defined in steps with `for_each`",
-                        )
-                        .at(at)
-                        .path(path)
-                        .label("`item` is not defined here")
-                        .help("add `for_each:` to this step, or read the value another way"),
+                            "add `for_each:` to this step, or read the value another way",
+                        ),
+                    };
+                    self.push(
+                        Diagnostic::error("item-outside-for-each", message)
+                            .at(at)
+                            .path(path)
+                            .label("`item` is not defined here")
+                            .help(help),
                     );
                 }
                 ("steps", Some(target)) => {
@@ -1067,9 +1160,17 @@ impl<'a> Checker<'a> {
             )
             .at(at)
             .path(path)
-            .label("no step has this id")
-            .maybe_help(did_you_mean(target, self.steps.iter().map(|s| s.id)));
-            self.push(d);
+            .label("no step has this id");
+            // `steps.deploy-prod` parses as `steps.deploy - prod`: say how to read it.
+            let dashed = self
+                .steps
+                .iter()
+                .find(|s| s.id.starts_with(&format!("{target}-")));
+            let help = match dashed {
+                Some(s) => Some(format!("ids with `-` are read as `steps['{}']`", s.id)),
+                None => did_you_mean(target, self.steps.iter().map(|s| s.id)),
+            };
+            self.push(d.maybe_help(help));
             return;
         };
         if target_step.id == reader_step.id {
@@ -1085,6 +1186,19 @@ impl<'a> Checker<'a> {
         }
         // Later phases run after every step of earlier ones, so those are always there.
         let earlier_phase = phase_rank(target_step.phase) < phase_rank(reader_step.phase);
+        if phase_rank(target_step.phase) > phase_rank(reader_step.phase) {
+            let (reader_id, block) = (reader_step.id, target_step.phase.key());
+            let d = Diagnostic::error(
+                "not-upstream",
+                format!("`steps.{target}` is in `{block}`, which runs after `{reader_id}`"),
+            )
+            .at(at)
+            .path(path)
+            .label("has not run yet")
+            .help("only steps of the same block or of an earlier one can be read");
+            self.push(d);
+            return;
+        }
         if !earlier_phase && !dag.is_upstream(target, reader_step.id) {
             let reader_id = reader_step.id;
             let d = Diagnostic::error(
@@ -1098,19 +1212,29 @@ impl<'a> Checker<'a> {
             self.push(d);
             return;
         }
-        if let Some(field) = field {
-            if !STEP_FIELDS.contains(&field) {
-                let d = Diagnostic::error(
-                    "unknown-variable",
-                    format!("`steps.{target}.{field}` does not exist"),
-                )
-                .at(self.narrow(at, field))
-                .path(path)
-                .label("a step has `outputs` and `status`")
-                .maybe_help(did_you_mean(field, STEP_FIELDS));
-                self.push(d);
-            }
+        if let Some(field) = field
+            && !STEP_FIELDS.contains(&field)
+        {
+            let d = Diagnostic::error(
+                "unknown-variable",
+                format!("`steps.{target}.{field}` does not exist"),
+            )
+            .at(self.narrow(at, field))
+            .path(path)
+            .label("a step has `outputs` and `status`")
+            .maybe_help(did_you_mean(field, STEP_FIELDS));
+            self.push(d);
         }
+    }
+}
+
+/// The declared type of an input (`string` when absent); `None` when the type itself
+/// is invalid, which the schema check reports.
+fn input_kind(spec: &Node) -> Option<InputType> {
+    match spec.get("type").map(|t| &t.value) {
+        None | Some(NodeValue::Null) => Some(InputType::String),
+        Some(NodeValue::String(s)) => serde_json::from_value(Value::String(s.clone())).ok(),
+        Some(_) => None,
     }
 }
 
@@ -1144,7 +1268,8 @@ fn collect_strings<'n>(node: &'n Node, path: &str, out: &mut Vec<(&'n str, Span,
 fn check_cron(text: &str) -> Result<(), (String, String)> {
     let fields = text.split_whitespace().count();
     let help = "write five fields (minute hour day-of-month month day-of-week), or six with seconds first, e.g. `0 3 * * *`";
-    if !text.trim_start().starts_with('@') && !(fields == 5 || fields == 6) {
+    let nickname = text.trim_start().starts_with('@');
+    if !nickname && fields != 5 && fields != 6 {
         return Err((
             format!("a cron expression has 5 or 6 fields, `{text}` has {fields}"),
             help.to_string(),
@@ -1159,6 +1284,7 @@ fn check_cron(text: &str) -> Result<(), (String, String)> {
 }
 
 /// Convert a checked file into the typed workflow.
+#[allow(clippy::result_large_err)]
 fn build(root: &Node, source: &str, path: &Path) -> Result<Workflow, Diagnostic> {
     let raw: RawWorkflow = serde_json::from_value(root.to_json()).map_err(|e| {
         Diagnostic::error(
@@ -1306,11 +1432,6 @@ fn build(root: &Node, source: &str, path: &Path) -> Result<Workflow, Diagnostic>
     })
 }
 
-/// Parse a duration as validation does (for callers holding raw text).
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    humantime::parse_duration(text).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1318,6 +1439,7 @@ mod tests {
     use async_trait::async_trait;
     use schemars::JsonSchema;
     use serde::Deserialize;
+    use std::time::Duration;
 
     #[derive(Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
@@ -1418,6 +1540,30 @@ mod tests {
     }
 
     #[test]
+    fn warnings_do_not_fail_but_are_kept_by_check_str() {
+        let text = "name: w\nsteps:\n  a: {uses: log, max_parallel: 2, with: {message: m}}\n";
+        assert!(load(text).is_ok());
+        let (wf, diags) = check_str(text, Path::new("w.yaml"), &registry());
+        assert!(wf.is_some());
+        assert_eq!(diags.len(), 1);
+        assert_eq!(
+            (diags[0].code, diags[0].is_error(), diags[0].line),
+            ("unused-field", false, 3)
+        );
+    }
+
+    #[test]
+    fn byte_order_marks_and_crlf_line_endings_are_fine() {
+        let text = "\u{feff}name: w\r\nsteps:\r\n  a: {uses: log, with: {message: m}}\r\n  b: {uses: lgo}\r\n";
+        let d = load(text).unwrap_err();
+        assert_eq!(
+            (d.len(), d[0].code, d[0].line, d[0].col),
+            (1, "unknown-action", 4, 13)
+        );
+        assert_eq!(&text[d[0].span.clone().unwrap()], "lgo");
+    }
+
+    #[test]
     fn phases_and_upstream_rules() {
         // finally may read main steps without needing them; main may not need finally.
         assert_eq!(
@@ -1491,6 +1637,52 @@ mod tests {
         assert_eq!(names, vec!["a.yaml", "sub/b.yml"]);
         assert!(results[0].1.is_err());
         assert!(results[1].1.is_ok());
+    }
+
+    #[test]
+    fn cron_checks_do_not_panic_on_odd_fields() {
+        let tokens = [
+            "*",
+            "?",
+            "L",
+            "W",
+            "LW",
+            "5L",
+            "32W",
+            "#",
+            "5#9",
+            "MON#6",
+            "1-0",
+            "0-",
+            "-1",
+            "*/0",
+            "0/0",
+            "/",
+            ",",
+            "1,",
+            "60",
+            "99999999999999999999",
+            "JAN-DEC",
+            "SUN-SAT",
+            "7",
+            "L-3",
+            "\u{1F600}",
+            "",
+        ];
+        for (i, token) in tokens.iter().enumerate() {
+            for field in 0..6 {
+                let mut fields = ["*"; 6];
+                fields[field] = token;
+                fields[(field + 1) % 6] = tokens[(i + 7) % tokens.len()];
+                let _ = check_cron(&fields.join(" "));
+                let _ = check_cron(&fields[..5].join(" "));
+            }
+        }
+        assert!(check_cron("0 3 * * *").is_ok());
+        assert!(check_cron("*/10 0 3 * * MON-FRI").is_ok());
+        assert!(check_cron("@daily").is_ok());
+        assert!(check_cron("0 3 * *").is_err());
+        assert!(check_cron("0 0 3 * * * 2030").is_err());
     }
 
     #[test]

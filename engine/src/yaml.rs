@@ -397,18 +397,20 @@ pub fn resolve_plain(s: &str) -> NodeValue {
         _ => {}
     }
     if let Some(hex) = s.strip_prefix("0x") {
-        if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            if let Ok(i) = i64::from_str_radix(hex, 16) {
-                return NodeValue::Int(i);
-            }
+        if !hex.is_empty()
+            && hex.bytes().all(|b| b.is_ascii_hexdigit())
+            && let Ok(i) = i64::from_str_radix(hex, 16)
+        {
+            return NodeValue::Int(i);
         }
         return NodeValue::String(s.to_string());
     }
     if let Some(oct) = s.strip_prefix("0o") {
-        if !oct.is_empty() && oct.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-            if let Ok(i) = i64::from_str_radix(oct, 8) {
-                return NodeValue::Int(i);
-            }
+        if !oct.is_empty()
+            && oct.bytes().all(|b| (b'0'..=b'7').contains(&b))
+            && let Ok(i) = i64::from_str_radix(oct, 8)
+        {
+            return NodeValue::Int(i);
         }
         return NodeValue::String(s.to_string());
     }
@@ -421,10 +423,10 @@ pub fn resolve_plain(s: &str) -> NodeValue {
                 .map_or_else(|_| NodeValue::String(s.to_string()), NodeValue::Float),
         };
     }
-    if is_core_float(digits) {
-        if let Ok(f) = s.parse::<f64>() {
-            return NodeValue::Float(f);
-        }
+    if is_core_float(digits)
+        && let Ok(f) = s.parse::<f64>()
+    {
+        return NodeValue::Float(f);
     }
     NodeValue::String(s.to_string())
 }
@@ -492,7 +494,10 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
                         code: "multiple-documents",
                         message: "a workflow file holds one YAML document, found a second one"
                             .into(),
-                        span: offsets.point(span.start),
+                        span: match offsets.span(span.start, span.end) {
+                            sp if sp.start < sp.end => sp,
+                            _ => offsets.point(span.start),
+                        },
                         help: Some("put each workflow in its own file".into()),
                     });
                 }
