@@ -23,6 +23,8 @@ pub struct Http;
 
 /// Bytes of response body kept in the `body` output.
 const MAX_BODY: usize = 1024 * 1024;
+/// Sent with POST and PATCH requests unless the step sets it.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Used when the step gives no `timeout`.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -164,7 +166,9 @@ impl Action for Http {
     const DESCRIPTION: &'static str = "Sends an HTTP request and returns the response's status, \
         headers and body (parsed when it is JSON). A status outside `expected_status` (any 2xx \
         by default) fails the step with the `failed` kind, the response still in its outputs; \
-        transport problems fail it with `network`, a slow exchange with `timeout`. Under \
+        transport problems fail it with `network`, a slow exchange with `timeout`. POST and \
+        PATCH requests carry an `Idempotency-Key` header, stable across retries, unless the \
+        step sets one. Under \
         `--dry-run` only read-only methods (GET, HEAD, OPTIONS…) are sent; others are described.";
     const EXAMPLE: &'static str = r#"notify:
   uses: http
@@ -243,9 +247,16 @@ async fn send(request: Request, ctx: &StepContext) -> Result<Outputs, StepError>
         .map_err(|e| StepError::new(ErrorKind::Internal, describe(&e)))?;
     let timeout = request.timeout;
     ctx.log(format!("{} {}", request.method, request.url));
-    let mut builder = client
-        .request(request.method, request.url)
-        .headers(request.headers);
+    let mut headers = request.headers;
+    // Retries and re-execution after a crash send the same key, so that servers which
+    // honour the header (draft-ietf-httpapi-idempotency-key-header) act only once.
+    if !request.method.is_idempotent()
+        && !headers.contains_key(IDEMPOTENCY_KEY)
+        && let Ok(key) = HeaderValue::from_str(&ctx.idempotency_key)
+    {
+        headers.insert(IDEMPOTENCY_KEY, key);
+    }
+    let mut builder = client.request(request.method, request.url).headers(headers);
     builder = match request.body {
         Some(Value::String(text)) => builder.body(text),
         Some(json) => builder.json(&json),

@@ -76,40 +76,49 @@ struct Plan {
 }
 
 impl ShellConfig {
+    /// Check the config, reporting every problem at once.
     fn plan(self, ctx: &StepContext) -> Result<Plan, StepError> {
+        let mut problems = Vec::new();
         let program = match (self.run, self.script) {
-            (Some(run), None) => Program::Line(run),
-            (None, Some(script)) => Program::Script(script),
+            (Some(run), None) => Some(Program::Line(run)),
+            (None, Some(script)) => Some(Program::Script(script)),
             (Some(_), Some(_)) => {
-                return Err(config_error("give either `run` or `script`, not both"));
+                problems.push("give either `run` or `script`, not both".to_string());
+                None
             }
             (None, None) => {
-                return Err(config_error(
-                    "give `run` (a command line) or `script` (a multi-line script)",
-                ));
+                problems
+                    .push("give `run` (a command line) or `script` (a multi-line script)".into());
+                None
             }
         };
-        let shell = self.shell.as_deref().unwrap_or("sh");
-        let mut words = shell.split_whitespace().map(str::to_string);
-        let interpreter = words
-            .next()
-            .ok_or_else(|| config_error("`shell` is empty; leave it out for `sh`"))?;
-        if let Some(name) = self
+        let mut words = self
+            .shell
+            .as_deref()
+            .unwrap_or("sh")
+            .split_whitespace()
+            .map(str::to_string);
+        let interpreter = words.next();
+        if interpreter.is_none() {
+            problems.push("`shell` is empty (leave it out for `sh`)".into());
+        }
+        for name in self
             .env
             .keys()
-            .find(|k| k.is_empty() || k.contains(['=', '\0']))
+            .filter(|k| k.is_empty() || k.contains(['=', '\0']))
         {
-            return Err(config_error(format!(
-                "`env`: `{name}` is not a variable name"
-            )));
+            problems.push(format!("`env`: `{name}` is not a variable name"));
         }
-        Ok(Plan {
-            interpreter,
-            interpreter_args: words.collect(),
-            program,
-            env: self.env,
-            working_dir: ctx.base_dir.join(self.working_dir.as_deref().unwrap_or("")),
-        })
+        match (program, interpreter) {
+            (Some(program), Some(interpreter)) if problems.is_empty() => Ok(Plan {
+                interpreter,
+                interpreter_args: words.collect(),
+                program,
+                env: self.env,
+                working_dir: ctx.base_dir.join(self.working_dir.as_deref().unwrap_or("")),
+            }),
+            _ => Err(config_error(problems.join("; "))),
+        }
     }
 }
 
@@ -236,16 +245,23 @@ async fn run_plan(plan: Plan, ctx: &StepContext) -> Result<Outputs, StepError> {
         .env("MEDIC_IDEMPOTENCY_KEY", &ctx.idempotency_key)
         .env("MEDIC_OUTPUT", &output_file);
 
-    let finished = process::run(command, ctx).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            config_error(format!(
+    let finished = process::run(command, ctx)
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => config_error(format!(
                 "`shell`: the interpreter `{}` was not found",
                 plan.interpreter
-            ))
-        } else {
-            internal(format!("cannot run `{}`: {e}", plan.interpreter))
-        }
-    })?;
+            )),
+            std::io::ErrorKind::PermissionDenied => config_error(format!(
+                "`shell`: the interpreter `{}` cannot be executed",
+                plan.interpreter
+            )),
+            // The one invalid input spawning refuses: a NUL byte in an argument or variable.
+            std::io::ErrorKind::InvalidInput => {
+                config_error("the command or its environment holds a NUL byte")
+            }
+            _ => internal(format!("cannot run `{}`: {e}", plan.interpreter)),
+        })?;
 
     let mut outputs = Outputs::new();
     outputs.insert(

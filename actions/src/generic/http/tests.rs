@@ -249,6 +249,7 @@ async fn json_bodies_are_sent_as_json_and_strings_as_is() {
     let request = seen.recv().await.unwrap();
     assert_eq!(request.method, "POST");
     assert_eq!(request.header("content-type"), Some("application/json"));
+    assert_eq!(request.header("idempotency-key"), Some("run-1/step-1"));
     assert_eq!(
         serde_json::from_slice::<Value>(&request.body).unwrap(),
         json!({"n": [1, 2]})
@@ -263,6 +264,18 @@ async fn json_bodies_are_sent_as_json_and_strings_as_is() {
     );
     let request = seen.recv().await.unwrap();
     assert_eq!(request.method, "PUT");
+    assert_eq!(
+        request.header("idempotency-key"),
+        None,
+        "PUT is idempotent already"
+    );
+
+    let with = json!({"method": "POST", "url": &base, "headers": {"Idempotency-Key": "mine"}});
+    succeeded(call(&ctx, with).await);
+    assert_eq!(
+        seen.recv().await.unwrap().header("idempotency-key"),
+        Some("mine")
+    );
     assert_eq!(request.body, b"raw {text}");
 }
 

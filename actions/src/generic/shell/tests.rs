@@ -229,6 +229,34 @@ async fn a_missing_interpreter_is_a_config_error() {
 }
 
 #[tokio::test]
+async fn every_config_problem_is_reported_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let with = json!({"run": "a", "script": "b", "shell": "", "env": {"A=B": "x"}});
+    let err = run_in(&ctx, with).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Config);
+    assert_eq!(
+        err.message,
+        "give either `run` or `script`, not both; `shell` is empty (leave it out for `sh`); \
+         `env`: `A=B` is not a variable name"
+    );
+}
+
+#[tokio::test]
+async fn nul_bytes_are_config_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    for with in [
+        json!({"run": "echo a\u{0}b"}),
+        json!({"run": "true", "env": {"X": "a\u{0}b"}}),
+        json!({"run": "true", "env": {"X\u{0}": "b"}}),
+    ] {
+        let err = run_in(&ctx, with.clone()).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Config, "{with}: {}", err.message);
+    }
+}
+
+#[tokio::test]
 async fn declared_outputs_from_the_file_and_the_last_stdout_line() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = test_context(&[], dir.path());
