@@ -8,6 +8,7 @@
 //! bounded by limits that hold across restarts and many workers ([`ledger`], backed by
 //! the engine's store), and improves as outcomes are reported (the history signal).
 
+pub mod cases;
 pub mod clock;
 pub mod decide;
 pub mod input;

@@ -22,7 +22,8 @@ use crate::input::{DecisionInput, Level};
 use crate::policy::Weights;
 
 /// Reported outcomes of past fixes, as counted by the ledger.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct History {
     /// Successes for this fingerprint.
     pub fingerprint_successes: u64,
