@@ -951,7 +951,8 @@ impl Drive<'_> {
             self.masker.clone(),
             self.opts.dry_run,
             self.opts.base_dir.clone(),
-        );
+        )
+        .with_store(self.exec.store.clone());
         let action = self.exec.registry.get(&step.uses);
         let timeout = step.timeout;
         let key_owned = key.to_string();
