@@ -8,4 +8,5 @@
 //! ([`triage`]) → rendered ([`report`]); [`cache`] remembers what was seen.
 
 pub mod lines;
+pub mod read;
 pub mod sanitize;
