@@ -7,6 +7,8 @@
 //! ([`sanitize`]) → cleaned of CI markup ([`read`]) → ranked and classified
 //! ([`triage`]) → rendered ([`report`]); [`cache`] remembers what was seen.
 
+pub mod fingerprint;
 pub mod lines;
 pub mod read;
 pub mod sanitize;
+pub mod triage;

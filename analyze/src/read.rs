@@ -164,11 +164,30 @@ impl Default for ReadOptions {
     }
 }
 
-/// Reads, cleans and sanitizes a whole log.
+/// Receives each cleaned, sanitized line, with the log read so far (sections,
+/// files, format).
+pub type LineSink<'a> = dyn FnMut(LogLine, &Log) + 'a;
+
+/// Reads, cleans and sanitizes a whole log into memory.
 pub fn read_log(
     source: &Source,
     sanitizer: &mut Sanitizer,
     options: &ReadOptions,
+) -> Result<Log, ReadError> {
+    let mut lines = Vec::new();
+    let mut log = stream_log(source, sanitizer, options, &mut |line, _| lines.push(line))?;
+    log.lines = lines;
+    Ok(log)
+}
+
+/// Reads, cleans and sanitizes a log, handing each line to `sink` instead of
+/// keeping it: memory stays bounded whatever the log's size. The returned [`Log`]
+/// has everything but the lines.
+pub fn stream_log(
+    source: &Source,
+    sanitizer: &mut Sanitizer,
+    options: &ReadOptions,
+    sink: &mut LineSink<'_>,
 ) -> Result<Log, ReadError> {
     let name = match source {
         Source::File(p) => p.display().to_string(),
@@ -199,13 +218,13 @@ pub fn read_log(
             })
             .read_to_end(&mut bytes)
             .map_err(io_err)?;
-        read_zip(&name, bytes, sanitizer, &mut log)?;
+        read_zip(&name, bytes, sanitizer, &mut log, sink)?;
     } else if head.starts_with(&[0x1f, 0x8b]) {
         let decoder = flate2::bufread::MultiGzDecoder::new(input);
         let reader = BufReader::with_capacity(256 * 1024, decoder);
-        read_stream(reader, String::new(), sanitizer, options, &mut log);
+        read_stream(reader, String::new(), sanitizer, options, &mut log, sink);
     } else {
-        read_stream(input, String::new(), sanitizer, options, &mut log);
+        read_stream(input, String::new(), sanitizer, options, &mut log, sink);
     }
     log.sanitize = sanitizer.report().clone();
     Ok(log)
@@ -223,13 +242,16 @@ pub fn read_path(path: &Path, sanitizer: &mut Sanitizer) -> Result<Log, ReadErro
 /// Reads a log from a string (tests, already-fetched text).
 pub fn read_str(text: &str, sanitizer: &mut Sanitizer) -> Log {
     let mut log = Log::default();
+    let mut lines = Vec::new();
     read_stream(
         text.as_bytes(),
         String::new(),
         sanitizer,
         &ReadOptions::default(),
         &mut log,
+        &mut |line, _| lines.push(line),
     );
+    log.lines = lines;
     log.sanitize = sanitizer.report().clone();
     log
 }
@@ -239,6 +261,7 @@ fn read_zip(
     bytes: Vec<u8>,
     sanitizer: &mut Sanitizer,
     log: &mut Log,
+    sink: &mut LineSink<'_>,
 ) -> Result<(), ReadError> {
     let bad = |e: zip::result::ZipError| ReadError::BadZip {
         path: name.to_string(),
@@ -273,6 +296,7 @@ fn read_zip(
             sanitizer,
             &ReadOptions { max_bytes: 0 },
             log,
+            sink,
         );
     }
     Ok(())
@@ -291,6 +315,7 @@ fn read_stream<R: BufRead>(
     sanitizer: &mut Sanitizer,
     options: &ReadOptions,
     log: &mut Log,
+    sink: &mut LineSink<'_>,
 ) {
     let file = log.files.len() as u32;
     log.files.push(file_name);
@@ -325,7 +350,8 @@ fn read_stream<R: BufRead>(
         if piece.text.contains('\u{0}') || piece.text.matches('\u{fffd}').count() > 8 {
             binary_lines += 1;
         }
-        cleaner.push(number, &piece.text, sanitizer, log);
+        let line = cleaner.push(number, &piece.text, sanitizer, log);
+        sink(line, log);
         if options.max_bytes > 0 && log.bytes >= options.max_bytes {
             log.warnings.push(format!(
                 "stopped after {} bytes (limit); the analysis covers the beginning of the log",
@@ -358,7 +384,13 @@ impl Cleaner {
         }
     }
 
-    fn push(&mut self, number: u64, raw: &str, sanitizer: &mut Sanitizer, log: &mut Log) {
+    fn push(
+        &mut self,
+        number: u64,
+        raw: &str,
+        sanitizer: &mut Sanitizer,
+        log: &mut Log,
+    ) -> LogLine {
         let mut text = strip_ansi(raw);
         // GitLab section markers end with `\r\x1b[0K`; read them before CR handling.
         let mut gitlab_markers = Vec::new();
@@ -459,13 +491,13 @@ impl Cleaner {
             }
         }
         let clean = sanitizer.sanitize_line(body).into_owned();
-        log.lines.push(LogLine {
+        LogLine {
             number,
             text: clean,
             kind,
             section: self.open.last().copied(),
             file: self.file,
-        });
+        }
     }
 }
 
