@@ -7,7 +7,7 @@
 //! failure yields the same template. The same templates serve the baseline diff
 //! ("is this line new compared with the last passing log?").
 
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 use std::sync::OnceLock;
 
 use regex::Regex;
@@ -76,10 +76,54 @@ pub fn template(line: &str) -> String {
     out
 }
 
-/// A 64-bit hash of a line's template, for baseline sets.
+/// A 64-bit hash of a line's coarse template, for baseline sets and repeat
+/// counts: every word that contains a digit counts as one variable token, and
+/// whitespace runs as one space. One pass, no regex: it runs on every candidate
+/// line and every baseline line.
 pub fn template_hash(line: &str) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    template(line).hash(&mut h);
+    let mut word_start = true;
+    let mut in_space = false;
+    let mut word_has_digit = false;
+    let mut word = Vec::with_capacity(32);
+    let flush =
+        |word: &mut Vec<u8>, has_digit: bool, h: &mut std::collections::hash_map::DefaultHasher| {
+            if has_digit {
+                h.write_u8(b'#');
+            } else {
+                h.write(word);
+            }
+            word.clear();
+        };
+    for &b in line.trim().as_bytes() {
+        if b.is_ascii_alphanumeric() || b >= 0x80 {
+            if in_space {
+                h.write_u8(b' ');
+                in_space = false;
+            }
+            word_has_digit |= b.is_ascii_digit();
+            word.push(b);
+            word_start = false;
+        } else {
+            if !word_start {
+                flush(&mut word, word_has_digit, &mut h);
+                word_has_digit = false;
+                word_start = true;
+            }
+            if b.is_ascii_whitespace() {
+                in_space = true;
+            } else {
+                if in_space {
+                    h.write_u8(b' ');
+                    in_space = false;
+                }
+                h.write_u8(b);
+            }
+        }
+    }
+    if !word_start {
+        flush(&mut word, word_has_digit, &mut h);
+    }
     h.finish()
 }
 
@@ -112,6 +156,15 @@ mod tests {
             template("error at /home/runner/work/medic/medic/src/main.rs:42:7 commit deadbeef12"),
             "error at src/main.rs:<n>:<n> commit <hex>"
         );
+    }
+
+    #[test]
+    fn template_hash_ignores_numbers_and_spacing() {
+        assert_eq!(
+            template_hash("took 12ms at  x1f3a"),
+            template_hash("took 7ms at x99")
+        );
+        assert_ne!(template_hash("error: a"), template_hash("error: b"));
     }
 
     #[test]

@@ -12,3 +12,18 @@ pub mod lines;
 pub mod read;
 pub mod sanitize;
 pub mod triage;
+
+/// Benchmark hook for `medic bench`: sanitizes and analyses `log` (raw bytes, any
+/// CI format) in one streaming pass and returns the number of lines and the
+/// analysis. Time it from the caller; it does no timing itself.
+pub fn bench_sanitize_and_analyze(log: &[u8]) -> (u64, triage::Analysis) {
+    let mut sanitizer = sanitize::Sanitizer::default();
+    let analysis = triage::analyze_source(
+        &read::Source::Bytes(log.to_vec()),
+        &mut sanitizer,
+        None,
+        &triage::Options::default(),
+    )
+    .unwrap_or_else(|e| unreachable!("reading from memory cannot fail: {e}"));
+    (analysis.stats.lines, analysis)
+}

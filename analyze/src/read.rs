@@ -395,14 +395,14 @@ impl Cleaner {
         // GitLab section markers end with `\r\x1b[0K`; read them before CR handling.
         let mut gitlab_markers = Vec::new();
         if text.contains("section_") {
-            text = take_gitlab_sections(&text, &mut gitlab_markers);
+            text = take_gitlab_sections(&text, &mut gitlab_markers).into();
             if !gitlab_markers.is_empty() {
                 log.format.get_or_insert(CiFormat::Gitlab);
             }
         }
         let mut travis_markers = Vec::new();
         if text.contains("travis_") {
-            text = take_travis_markers(&text, &mut travis_markers);
+            text = take_travis_markers(&text, &mut travis_markers).into();
             if !travis_markers.is_empty() {
                 log.format.get_or_insert(CiFormat::Travis);
             }
@@ -585,12 +585,10 @@ fn buildkite_header(body: &str) -> Option<&str> {
 
 /// Removes ANSI escape sequences (CSI, OSC, Buildkite's `ESC _bk;t=…BEL` APC) and
 /// other C0 controls except tab and CR.
-pub fn strip_ansi(s: &str) -> String {
-    if !s
-        .bytes()
-        .any(|b| b == 0x1b || (b < 0x20 && b != b'\t' && b != b'\r'))
-    {
-        return s.to_string();
+pub fn strip_ansi(s: &str) -> std::borrow::Cow<'_, str> {
+    // ESC is below 0x20 too.
+    if !s.bytes().any(|b| b < 0x20 && b != b'\t' && b != b'\r') {
+        return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
@@ -630,7 +628,7 @@ pub fn strip_ansi(s: &str) -> String {
             out.push(c);
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// A line redrawn with carriage returns shows only its last frame.
@@ -652,7 +650,7 @@ fn strip_timestamp(s: &str) -> (&str, bool) {
         && b[10] == b'T'
         && b[13] == b':'
     {
-        if let Some(sp) = s[..s.len().min(40)].find(' ') {
+        if let Some(sp) = b[..b.len().min(40)].iter().position(|&c| c == b' ') {
             if s[..sp].ends_with('Z') || s[..sp].contains('+') {
                 return (&s[sp + 1..], true);
             }
@@ -779,6 +777,12 @@ mod tests {
         );
         assert!(!log.text().contains("ghp_abc"));
         assert_eq!(log.sanitize.redactions, 1);
+    }
+
+    #[test]
+    fn timestamp_like_prefix_with_multibyte_text_does_not_panic() {
+        let log = read("2024-01-01T00:00:00ééééééééééééééééééééé\n2024-01-01T00:00:00.0Z ✓ ok\n");
+        assert_eq!(log.lines[1].text, "✓ ok");
     }
 
     #[test]

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::OnceLock;
 
-use regex::{Regex, RegexSet};
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::{fingerprint, template, template_hash};
@@ -670,19 +670,85 @@ const POST_FAILURE: &[&str] = &[
 /// Lines that mark the job's failure verdict: after them comes boilerplate.
 const VERDICT: &str = r"Process completed with exit code [1-9]|^ERROR: Job failed|^Done\. Your build exited with [1-9]|Build step '.*' marked build as failure|^Finished: (?:FAILURE|ABORTED)|^\^\^\^ \+\+\+$|script returned exit code [1-9]|^🚨 Error: The command exited with status";
 
+/// Evidence that a tool ran, anywhere in the log.
+const TOOLS: &[(&str, &str)] = &[
+    (
+        r"^\s*Compiling \S+ v\d|^\s*Running `?(?:/\S+/)?(?:cargo|rustc)\b|\bcargo (?:build|test|clippy|fmt|check|nextest)\b",
+        "cargo",
+    ),
+    (r"\bnpm (?:ci|install|run|test)\b|npm ERR!", "npm"),
+    (
+        r"^yarn (?:install|run) v\d|\byarn (?:install|test|build|lint)\b",
+        "yarn",
+    ),
+    (r"\bpnpm (?:install|run|test|i)\b|ERR_PNPM", "pnpm"),
+    (r"\bjest\b|^Tests:\s+\d+", "jest"),
+    (r"\bvitest\b", "vitest"),
+    (r"=+ test session starts =+|\bpytest\b", "pytest"),
+    (
+        r"^\s*(?:ok|FAIL|---)\s+\S+\s+[\d.]+s$|\bgo (?:test|build|vet|mod)\b",
+        "go",
+    ),
+    (
+        r"\[INFO\] (?:BUILD|Building|---)|\bmvn\b|Apache Maven",
+        "maven",
+    ),
+    (r"^> Task :|\bgradlew?\b", "gradle"),
+    (r"\bmake(?:\[\d+\])?: ", "make"),
+    (
+        r"\bdocker (?:build|run|push|pull|compose)\b|^#\d+ \[|^Step \d+/\d+ : ",
+        "docker",
+    ),
+    (
+        r"\bterraform (?:init|plan|apply|validate|fmt)\b|^Terraform v\d",
+        "terraform",
+    ),
+    (r"\btsc\b|error TS\d+", "tsc"),
+    (r"\beslint\b", "eslint"),
+    (r"\bprettier\b", "prettier"),
+    (r"\bmypy\b", "mypy"),
+    (r"\bruff\b", "ruff"),
+    (r"\bflake8\b", "flake8"),
+    (r"\bbazel\b", "bazel"),
+    (r"\bdotnet (?:build|test|restore)\b|\bMSBuild\b", "dotnet"),
+    (r"\bctest\b|\bcmake\b", "cmake"),
+    (r"\bswift (?:build|test)\b|\bxcodebuild\b", "swift"),
+    (r"\bbundle exec\b|\brspec\b", "ruby"),
+    (r"\bpip install\b|\bpoetry\b|\buv (?:sync|pip)\b", "pip"),
+    (r"\bhelm (?:install|upgrade|lint|template)\b", "helm"),
+    (r"\bkubectl\b", "kubectl"),
+    (r"\bansible-playbook\b", "ansible"),
+    (r"\bphpunit\b|\bcomposer (?:install|update)\b", "php"),
+    (r"\bplaywright\b", "playwright"),
+    (r"\bcypress\b", "cypress"),
+];
+
 struct Tables {
-    set: RegexSet,
+    set: regex::bytes::RegexSet,
     post_failure: Regex,
     verdict: Regex,
     tests: Vec<Regex>,
     locations: Vec<Regex>,
-    tools_anywhere: Vec<(Regex, &'static str)>,
+    tools_anywhere: regex::bytes::RegexSet,
+    tool_names: Vec<&'static str>,
+}
+
+/// A set matched on bytes with ASCII classes and word boundaries: Unicode `\b`
+/// makes the lazy DFA give up on non-ASCII text, and the fallback is an order of
+/// magnitude slower. Logs are read for ASCII keywords anyway.
+fn ascii_set<'a>(patterns: impl IntoIterator<Item = &'a str>) -> regex::bytes::RegexSet {
+    regex::bytes::RegexSetBuilder::new(patterns)
+        .unicode(false)
+        .size_limit(1 << 24)
+        .dfa_size_limit(1 << 24)
+        .build()
+        .expect("valid signal table")
 }
 
 fn tables() -> &'static Tables {
     static T: OnceLock<Tables> = OnceLock::new();
     T.get_or_init(|| Tables {
-        set: RegexSet::new(SIGNALS.iter().map(|s| s.pattern)).expect("valid signal table"),
+        set: ascii_set(SIGNALS.iter().map(|s| s.pattern)),
         post_failure: Regex::new(POST_FAILURE[0]).expect("valid post-failure regex"),
         verdict: Regex::new(VERDICT).expect("valid verdict regex"),
         tests: [
@@ -713,42 +779,8 @@ fn tables() -> &'static Tables {
         .into_iter()
         .map(|p| Regex::new(p).expect("valid location regex"))
         .collect(),
-        tools_anywhere: [
-            (r"^\s*Compiling \S+ v\d|^\s*Running `?(?:/\S+/)?(?:cargo|rustc)\b|\bcargo (?:build|test|clippy|fmt|check|nextest)\b", "cargo"),
-            (r"\bnpm (?:ci|install|run|test)\b|npm ERR!", "npm"),
-            (r"^yarn (?:install|run) v\d|\byarn (?:install|test|build|lint)\b", "yarn"),
-            (r"\bpnpm (?:install|run|test|i)\b|ERR_PNPM", "pnpm"),
-            (r"\bjest\b|^Tests:\s+\d+", "jest"),
-            (r"\bvitest\b", "vitest"),
-            (r"=+ test session starts =+|\bpytest\b", "pytest"),
-            (r"^\s*(?:ok|FAIL|---)\s+\S+\s+[\d.]+s$|\bgo (?:test|build|vet|mod)\b", "go"),
-            (r"\[INFO\] (?:BUILD|Building|---)|\bmvn\b|Apache Maven", "maven"),
-            (r"^> Task :|\bgradlew?\b", "gradle"),
-            (r"\bmake(?:\[\d+\])?: ", "make"),
-            (r"\bdocker (?:build|run|push|pull|compose)\b|^#\d+ \[|^Step \d+/\d+ : ", "docker"),
-            (r"\bterraform (?:init|plan|apply|validate|fmt)\b|^Terraform v\d", "terraform"),
-            (r"\btsc\b|error TS\d+", "tsc"),
-            (r"\beslint\b", "eslint"),
-            (r"\bprettier\b", "prettier"),
-            (r"\bmypy\b", "mypy"),
-            (r"\bruff\b", "ruff"),
-            (r"\bflake8\b", "flake8"),
-            (r"\bbazel\b", "bazel"),
-            (r"\bdotnet (?:build|test|restore)\b|\bMSBuild\b", "dotnet"),
-            (r"\bctest\b|\bcmake\b", "cmake"),
-            (r"\bswift (?:build|test)\b|\bxcodebuild\b", "swift"),
-            (r"\bbundle exec\b|\brspec\b", "ruby"),
-            (r"\bpip install\b|\bpoetry\b|\buv (?:sync|pip)\b", "pip"),
-            (r"\bhelm (?:install|upgrade|lint|template)\b", "helm"),
-            (r"\bkubectl\b", "kubectl"),
-            (r"\bansible-playbook\b", "ansible"),
-            (r"\bphpunit\b|\bcomposer (?:install|update)\b", "php"),
-            (r"\bplaywright\b", "playwright"),
-            (r"\bcypress\b", "cypress"),
-        ]
-        .into_iter()
-        .map(|(p, t)| (Regex::new(p).expect("valid tool regex"), t))
-        .collect(),
+        tools_anywhere: ascii_set(TOOLS.iter().map(|(p, _)| *p)),
+        tool_names: TOOLS.iter().map(|(_, t)| *t).collect(),
     })
 }
 
@@ -832,11 +864,9 @@ impl<'b> Analyzer<'b> {
             });
         }
 
-        if self.lines % 64 == 1 || text.len() < 4000 {
-            for (re, tool) in &t.tools_anywhere {
-                if re.is_match(text) {
-                    *self.tool_counts.entry(tool).or_default() += 1;
-                }
+        if text.len() < 4000 {
+            for i in t.tools_anywhere.matches(text.as_bytes()).iter() {
+                *self.tool_counts.entry(t.tool_names[i]).or_default() += 1;
             }
         }
 
@@ -844,7 +874,7 @@ impl<'b> Analyzer<'b> {
         let mut categories = Vec::new();
         let mut tools = Vec::new();
         if !text.trim().is_empty() {
-            for i in t.set.matches(text).iter() {
+            for i in t.set.matches(text.as_bytes()).iter() {
                 let s = &SIGNALS[i];
                 score += s.weight;
                 if let Some(c) = s.category {

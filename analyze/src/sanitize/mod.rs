@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 use std::sync::{Arc, OnceLock};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -144,9 +144,13 @@ impl CompiledRule {
 /// The compiled rule set: immutable and shared between sanitizers.
 pub struct RuleSet {
     rules: Vec<CompiledRule>,
+    /// Case-insensitive keywords.
     prefilter: AhoCorasick,
     /// For each keyword of the prefilter, the rules it enables.
     keyword_rules: Vec<Vec<u32>>,
+    /// Case-sensitive keywords (short prefixes such as `SK`, `AKIA`).
+    exact_prefilter: AhoCorasick,
+    exact_keyword_rules: Vec<Vec<u32>>,
     /// Rules without keywords (custom ones only): run on every line.
     always: Vec<u32>,
     allow: Vec<Regex>,
@@ -188,6 +192,7 @@ impl RuleSet {
                 pattern: custom.pattern.clone(),
                 min_entropy: custom.min_entropy,
                 validate: Validator::None,
+                exact_case: false,
             });
         }
         let allow = config
@@ -215,6 +220,8 @@ impl RuleSet {
     fn from_specs(specs: Vec<RuleSpec>, allow: Vec<Regex>) -> RuleSet {
         let mut keywords: Vec<String> = Vec::new();
         let mut keyword_rules: Vec<Vec<u32>> = Vec::new();
+        let mut exact_keywords: Vec<String> = Vec::new();
+        let mut exact_keyword_rules: Vec<Vec<u32>> = Vec::new();
         let mut always = Vec::new();
         let mut private_key_rule = None;
         for (i, spec) in specs.iter().enumerate() {
@@ -225,20 +232,33 @@ impl RuleSet {
             if spec.keywords.is_empty() {
                 always.push(i);
             }
+            let (words, rules_of) = if spec.exact_case {
+                (&mut exact_keywords, &mut exact_keyword_rules)
+            } else {
+                (&mut keywords, &mut keyword_rules)
+            };
             for k in &spec.keywords {
-                match keywords.iter().position(|x| x == k) {
-                    Some(p) => keyword_rules[p].push(i),
+                match words.iter().position(|x| x == k) {
+                    Some(p) => rules_of[p].push(i),
                     None => {
-                        keywords.push(k.clone());
-                        keyword_rules.push(vec![i]);
+                        words.push(k.clone());
+                        rules_of.push(vec![i]);
                     }
                 }
             }
         }
+        // A full DFA: overlapping search cannot use the fast literal prefilters,
+        // so one table lookup per byte is what keeps the gate cheap.
         let prefilter = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
+            .kind(Some(AhoCorasickKind::DFA))
             .match_kind(MatchKind::Standard)
             .build(&keywords)
+            .expect("keywords are plain literals");
+        let exact_prefilter = AhoCorasickBuilder::new()
+            .kind(Some(AhoCorasickKind::DFA))
+            .match_kind(MatchKind::Standard)
+            .build(&exact_keywords)
             .expect("keywords are plain literals");
         RuleSet {
             rules: specs
@@ -250,6 +270,8 @@ impl RuleSet {
                 .collect(),
             prefilter,
             keyword_rules,
+            exact_prefilter,
+            exact_keyword_rules,
             always,
             allow,
             private_key_rule,
@@ -417,6 +439,12 @@ impl Sanitizer {
         let mut any = false;
         for m in rules.prefilter.find_overlapping_iter(line) {
             for &r in &rules.keyword_rules[m.pattern().as_usize()] {
+                self.candidates[(r / 64) as usize] |= 1 << (r % 64);
+                any = true;
+            }
+        }
+        for m in rules.exact_prefilter.find_overlapping_iter(line) {
+            for &r in &rules.exact_keyword_rules[m.pattern().as_usize()] {
                 self.candidates[(r / 64) as usize] |= 1 << (r % 64);
                 any = true;
             }
@@ -738,10 +766,10 @@ fn find_emails(line: &str, spans: &mut Vec<Span>) {
 fn find_ips(line: &str, spans: &mut Vec<Span>) {
     let bytes = line.as_bytes();
     // Cheap test first: an IPv4 address needs a digit, a dot and a digit.
-    if !bytes
-        .windows(3)
-        .any(|w| w[0].is_ascii_digit() && w[1] == b'.' && w[2].is_ascii_digit())
-    {
+    let has_candidate = memchr::memchr_iter(b'.', bytes).any(|i| {
+        i > 0 && bytes[i - 1].is_ascii_digit() && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
+    });
+    if !has_candidate {
         return;
     }
     for m in ip_regex().find_iter(line) {

@@ -32,6 +32,18 @@ pub struct RuleSpec {
     pub min_entropy: f32,
     /// Extra check on the secret once matched.
     pub validate: Validator,
+    /// Keywords are matched case-sensitively (for short prefixes such as `SK`
+    /// that would otherwise hit most lines).
+    pub exact_case: bool,
+}
+
+impl RuleSpec {
+    /// Replaces the keywords with case-sensitive ones.
+    fn exact(mut self, keywords: &[&str]) -> RuleSpec {
+        self.keywords = keywords.iter().map(|k| k.to_string()).collect();
+        self.exact_case = true;
+        self
+    }
 }
 
 /// A structural check a regular expression cannot express cheaply.
@@ -52,6 +64,7 @@ fn spec(id: &str, keywords: &[&str], pattern: &str, min_entropy: f32) -> RuleSpe
         pattern: pattern.to_string(),
         min_entropy,
         validate: Validator::None,
+        exact_case: false,
     }
 }
 
@@ -106,12 +119,15 @@ pub fn builtin() -> Vec<RuleSpec> {
     ));
 
     // --- cloud: AWS ----------------------------------------------------------------
-    r.push(spec(
-        "aws-access-key-id",
-        &["akia", "asia", "abia", "acca", "a3t"],
-        r"\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b",
-        0.0,
-    ));
+    r.push(
+        spec(
+            "aws-access-key-id",
+            &["akia", "asia", "abia", "acca", "a3t"],
+            r"\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b",
+            0.0,
+        )
+        .exact(&["AKIA", "ASIA", "ABIA", "ACCA", "A3T"]),
+    );
     r.push(keyed(
         "aws-secret-access-key",
         &["aws", "secret_access_key", "secretaccesskey"],
@@ -613,12 +629,7 @@ pub fn builtin() -> Vec<RuleSpec> {
         "sgp_",
         "(?:[a-f0-9]{16}_)?[a-f0-9]{40}",
     ));
-    r.push(prefixed(
-        "octopus-deploy-api-key",
-        "API-",
-        "api-",
-        "[A-Z0-9]{26}",
-    ));
+    r.push(prefixed("octopus-deploy-api-key", "API-", "api-", "[A-Z0-9]{26}").exact(&["API-"]));
 
     // --- package registries ---------------------------------------------------------
     r.push(prefixed(
@@ -689,18 +700,24 @@ pub fn builtin() -> Vec<RuleSpec> {
         r#""auth"\s*:\s*"([A-Za-z0-9+/]{12,}={0,2})""#,
         0.0,
     ));
-    r.push(spec(
-        "artifactory-api-key",
-        &["akc"],
-        r#"(?:^|[\s=:"'])(AKC[A-Za-z0-9]{10,})"#,
-        0.0,
-    ));
-    r.push(spec(
-        "artifactory-password",
-        &["ap"],
-        r#"(?:^|[\s=:"'])(AP[0-9A-F][A-Za-z0-9]{8,})"#,
-        0.0,
-    ));
+    r.push(
+        spec(
+            "artifactory-api-key",
+            &["akc"],
+            r#"(?:^|[\s=:"'])(AKC[A-Za-z0-9]{10,})"#,
+            0.0,
+        )
+        .exact(&["AKC"]),
+    );
+    r.push(
+        spec(
+            "artifactory-password",
+            &["ap"],
+            r#"(?:^|[\s=:"'])(AP[0-9A-F][A-Za-z0-9]{8,})"#,
+            0.0,
+        )
+        .exact(&["AP"]),
+    );
     r.push(prefixed(
         "artifactory-reference-token",
         "cmVmd",
@@ -728,7 +745,7 @@ pub fn builtin() -> Vec<RuleSpec> {
         r"[A-Za-z0-9]{32,64}",
         3.0,
     ));
-    r.push(prefixed("crates-io-token", "cio", "cio", "[A-Za-z0-9]{32}"));
+    r.push(prefixed("crates-io-token", "cio", "cio", "[A-Za-z0-9]{32}").exact(&["cio"]));
     r.push(keyed(
         "gradle-publish-secret",
         &["gradle.publish", "gradle_publish"],
@@ -830,18 +847,8 @@ pub fn builtin() -> Vec<RuleSpec> {
         "whsec_",
         "[A-Za-z0-9]{32,64}",
     ));
-    r.push(spec(
-        "twilio-api-key",
-        &["sk"],
-        r"\bSK[0-9a-zA-Z]{32}\b",
-        0.0,
-    ));
-    r.push(spec(
-        "twilio-account-sid",
-        &["ac"],
-        r"\bAC[a-z0-9]{32}\b",
-        0.0,
-    ));
+    r.push(spec("twilio-api-key", &["sk"], r"\bSK[0-9a-zA-Z]{32}\b", 0.0).exact(&["SK"]));
+    r.push(spec("twilio-account-sid", &["ac"], r"\bAC[a-z0-9]{32}\b", 0.0).exact(&["AC"]));
     r.push(spec(
         "sendgrid-api-key",
         &["sg."],
@@ -856,12 +863,15 @@ pub fn builtin() -> Vec<RuleSpec> {
         "[a-h0-9]{32}-[a-h0-9]{8}-[a-h0-9]{8}|[A-Za-z0-9]{32}",
         3.0,
     ));
-    r.push(spec(
-        "mailchimp-api-key",
-        &["-us"],
-        r"\b[0-9a-f]{32}-us[0-9]{1,2}\b",
-        0.0,
-    ));
+    r.push(
+        spec(
+            "mailchimp-api-key",
+            &["-us"],
+            r"\b[0-9a-f]{32}-us[0-9]{1,2}\b",
+            0.0,
+        )
+        .exact(&["-us"]),
+    );
     r.push(prefixed(
         "mailjet-api-key",
         "MJ_APIKEY_(?:PUBLIC|PRIVATE)=",
@@ -986,12 +996,15 @@ pub fn builtin() -> Vec<RuleSpec> {
         "ntn_",
         "[A-Za-z0-9]{46}",
     ));
-    r.push(spec(
-        "airtable-pat",
-        &["pat"],
-        r"\bpat[A-Za-z0-9]{14}\.[a-f0-9]{64}\b",
-        0.0,
-    ));
+    r.push(
+        spec(
+            "airtable-pat",
+            &["pat"],
+            r"\bpat[A-Za-z0-9]{14}\.[a-f0-9]{64}\b",
+            0.0,
+        )
+        .exact(&["pat"]),
+    );
     r.push(keyed(
         "airtable-api-key",
         &["airtable"],
@@ -1036,12 +1049,15 @@ pub fn builtin() -> Vec<RuleSpec> {
         "eyjrijoi",
         "[A-Za-z0-9]{70,400}={0,2}",
     ));
-    r.push(prefixed(
-        "dynatrace-token",
-        r"dt0[cs]01\.",
-        "dt0",
-        r"[A-Z0-9]{24}\.[A-Z0-9]{64}",
-    ));
+    r.push(
+        prefixed(
+            "dynatrace-token",
+            r"dt0[cs]01\.",
+            "dt0",
+            r"[A-Z0-9]{24}\.[A-Z0-9]{64}",
+        )
+        .exact(&["dt0c01.", "dt0s01."]),
+    );
     r.push(keyed(
         "honeycomb-api-key",
         &["honeycomb"],
@@ -1098,12 +1114,7 @@ pub fn builtin() -> Vec<RuleSpec> {
         r"\bsk\.eyJ[A-Za-z0-9_-]{50,}\.[A-Za-z0-9_-]{20,}",
         0.0,
     ));
-    r.push(prefixed(
-        "easypost-api-key",
-        "EZ[AT]K",
-        "ez",
-        "[a-z0-9]{54}",
-    ));
+    r.push(prefixed("easypost-api-key", "EZ[AT]K", "ez", "[a-z0-9]{54}").exact(&["EZAK", "EZTK"]));
     r.push(prefixed(
         "duffel-token",
         "duffel_(?:test|live)_",
@@ -1536,7 +1547,9 @@ mod tests {
                 rule.id
             );
             for k in &rule.keywords {
-                assert_eq!(k, &k.to_ascii_lowercase(), "{}: keyword {k}", rule.id);
+                if !rule.exact_case {
+                    assert_eq!(k, &k.to_ascii_lowercase(), "{}: keyword {k}", rule.id);
+                }
                 assert!(k.len() >= 2, "{}: keyword {k:?} too short", rule.id);
             }
         }
