@@ -27,3 +27,5 @@ pub fn bench_sanitize_and_analyze(log: &[u8]) -> (u64, triage::Analysis) {
     .unwrap_or_else(|e| unreachable!("reading from memory cannot fail: {e}"));
     (analysis.stats.lines, analysis)
 }
+pub mod cache;
+pub mod report;
