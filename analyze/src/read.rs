@@ -479,7 +479,7 @@ impl Cleaner {
             }
         }
         if let Some(name) = section_name {
-            let clean_name = sanitizer.sanitize_line(&name).into_owned();
+            let clean_name = sanitizer.sanitize_fragment(&name);
             log.sections.push(Section {
                 name: clean_name,
                 start: number,

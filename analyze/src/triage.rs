@@ -519,7 +519,7 @@ const SIGNALS: &[Signal] = &[
         Some("eslint"),
     ),
     sig(
-        r"Code style issues found|Run Prettier with --write|prettier-check|would reformat|files? would be reformatted",
+        r"(?i)uses prettier to format|please run \S+ \S*(?:prettier|fmt|format|lint)|(?:not|isn't|is not|are not) (?:properly )?formatted|needs? formatting|formatting (?:check|issues|errors)|check formatting|Code style issues found|Run Prettier with --write|prettier-check|would reformat|files? would be reformatted",
         8.0,
         Some(C::Lint),
         Some("prettier"),
@@ -727,6 +727,7 @@ struct Tables {
     set: regex::bytes::RegexSet,
     post_failure: Regex,
     verdict: Regex,
+    warning_line: regex::bytes::Regex,
     tests: Vec<Regex>,
     locations: Vec<Regex>,
     tools_anywhere: regex::bytes::RegexSet,
@@ -751,6 +752,13 @@ fn tables() -> &'static Tables {
         set: ascii_set(SIGNALS.iter().map(|s| s.pattern)),
         post_failure: Regex::new(POST_FAILURE[0]).expect("valid post-failure regex"),
         verdict: Regex::new(VERDICT).expect("valid verdict regex"),
+        warning_line: regex::bytes::RegexBuilder::new(
+            r"^\s*(?:warning|warn|npm WARN|\[WARN(?:ING)?\]|WARNING:|W: |DeprecationWarning)\b",
+        )
+        .case_insensitive(true)
+        .unicode(false)
+        .build()
+        .expect("valid warning regex"),
         tests: [
             r"^test (\S+) \.\.\. FAILED$",
             r"^---- (\S+) stdout ----$",
@@ -795,6 +803,7 @@ struct Candidate {
     new: Option<bool>,
     before: Vec<(u64, String)>,
     after: Vec<(u64, String)>,
+    step: u32,
     categories: Vec<(Category, f32)>,
     tools: Vec<&'static str>,
 }
@@ -813,6 +822,8 @@ pub struct Analyzer<'b> {
     candidates: Vec<Candidate>,
     waiting_after: Vec<usize>,
     after_verdict: bool,
+    step: u32,
+    verdict_step: Option<u32>,
     seen_in_log: HashMap<u64, u32>,
     tool_counts: BTreeMap<&'static str, u32>,
     order: u64,
@@ -838,6 +849,8 @@ impl<'b> Analyzer<'b> {
             candidates: Vec::new(),
             waiting_after: Vec::new(),
             after_verdict: false,
+            step: 0,
+            verdict_step: None,
             seen_in_log: HashMap::new(),
             tool_counts: BTreeMap::new(),
             order: 0,
@@ -885,6 +898,10 @@ impl<'b> Analyzer<'b> {
                 }
             }
         }
+        if t.warning_line.is_match(text.as_bytes()) {
+            // A warning explains a failure only when nothing else does.
+            score *= 0.25;
+        }
         match line.kind {
             LineKind::CiError => score += 6.0,
             LineKind::CiWarning => score += 0.5,
@@ -895,6 +912,19 @@ impl<'b> Analyzer<'b> {
             .section
             .and_then(|s| log.sections.get(s as usize))
             .map(|s| s.name.clone());
+        if line.kind == LineKind::SectionStart {
+            // A new step: GitHub's `Run …`/`Post …` groups (other groups are an
+            // action's own output), every header elsewhere.
+            let is_step = match log.format {
+                Some(CiFormat::GithubActions) => section
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("Run ") || n.starts_with("Post ")),
+                _ => true,
+            };
+            if is_step {
+                self.step += 1;
+            }
+        }
         if let Some(name) = &section {
             // GitHub echoes a step's script inside its `Run …` group, and post steps
             // are cleanup.
@@ -910,6 +940,7 @@ impl<'b> Analyzer<'b> {
         if t.verdict.is_match(text) {
             // The verdict says that it failed, not why.
             self.after_verdict = true;
+            self.verdict_step.get_or_insert(self.step);
             score = score.min(4.0);
         }
         // Repeated lines add little: keep the first few of each template.
@@ -952,6 +983,7 @@ impl<'b> Analyzer<'b> {
                 new,
                 before,
                 after: Vec::new(),
+                step: self.step,
                 categories,
                 tools,
             });
@@ -996,8 +1028,19 @@ impl<'b> Analyzer<'b> {
     }
 
     /// Ends the analysis.
-    pub fn finish(self, log: &Log) -> Analysis {
+    pub fn finish(mut self, log: &Log) -> Analysis {
         let t = tables();
+        // The step that printed the verdict is the one that failed; CI stops at
+        // the first failing step, so what earlier steps printed did not fail them.
+        if let Some(v) = self.verdict_step {
+            for c in &mut self.candidates {
+                if c.step < v {
+                    c.score *= 0.4;
+                } else if c.step == v {
+                    c.score *= 1.3;
+                }
+            }
+        }
         let mut ranked: Vec<&Candidate> = self.candidates.iter().collect();
         // Best first; among equals, the earlier line (the first error is usually
         // the cause, later ones its consequences).

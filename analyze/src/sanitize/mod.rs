@@ -409,6 +409,16 @@ impl Sanitizer {
         out.flush()
     }
 
+    /// Sanitizes a fragment that is not a line of its own (a section name): the
+    /// report counts its redactions but not a line.
+    pub fn sanitize_fragment(&mut self, text: &str) -> String {
+        let (lines, changed) = (self.report.lines, self.report.lines_changed);
+        let out = self.sanitize_line(text).into_owned();
+        self.report.lines = lines;
+        self.report.lines_changed = changed;
+        out
+    }
+
     /// Sanitizes one line (without its terminator).
     pub fn sanitize_line<'a>(&mut self, line: &'a str) -> Cow<'a, str> {
         self.report.lines += 1;

@@ -1,1 +1,4 @@
+mod canary;
+mod sanitize_props;
 mod sanitize_quality;
+mod triage_fixtures;
