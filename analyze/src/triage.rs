@@ -418,7 +418,7 @@ const SIGNALS: &[Signal] = &[
     sig(r"^---- \S+ stdout ----$", 7.0, Some(C::Test), Some("cargo")),
     sig(r"^test result: FAILED", 7.0, Some(C::Test), Some("cargo")),
     sig(
-        r"^\s*(?:FAIL|SIGSEGV|SIGABRT|TIMEOUT) \[\s*[\d.]+s\] ",
+        r"^\s*(?:FAIL|SIGSEGV|SIGABRT|SIGKILL|TIMEOUT|LEAK) \[\s*[\d.]+s\] ",
         9.0,
         Some(C::Test),
         Some("nextest"),
@@ -559,7 +559,7 @@ const SIGNALS: &[Signal] = &[
     ),
     // Timeouts.
     sig(
-        r"(?i)timed? ?out\b|deadline exceeded|exceeded the maximum execution time|has exceeded the maximum execution time|Timeout of \d+ms exceeded|took longer than|execution expired",
+        r"(?i)\btimed? ?out\b|deadline exceeded|exceeded the maximum execution time|has exceeded the maximum execution time|Timeout of \d+ms exceeded|took longer than|execution expired",
         6.0,
         Some(C::Timeout),
         None,
@@ -601,7 +601,7 @@ const SIGNALS: &[Signal] = &[
     ),
     // Cancelled.
     sig(
-        r"(?i)the operation was canceled|operation was cancelled|job (?:was )?cancel+ed|build (?:was )?(?:aborted|canceled|cancelled)|canceling since a higher priority|received (?:SIGTERM|SIGINT)|Terminated$|interrupted by user",
+        r"(?i)the operation was canceled|operation was cancelled|job (?:was )?cancel+ed|build (?:was )?(?:aborted|canceled|cancelled)|canceling since a higher priority|received (?:SIGTERM|SIGINT)|^Terminated$|interrupted by user",
         8.0,
         Some(C::Cancelled),
         None,
@@ -647,6 +647,13 @@ const SIGNALS: &[Signal] = &[
         None,
     ),
     sig(r"(?i)\bwarn(?:ing)?\b", 0.5, None, None),
+    // A passing test's name can say "timeout" or "cancel": it explains nothing.
+    sig(
+        r"^\s*(?:PASS|PASSED|ok)\s+\[|\.\.\. ok$|^ok\s+\S+\s+[\d.]+s|^\s*(?:✓|✔|√)\s|^\s*PASS\s+\S|\bPASSED\b|^--- PASS: ",
+        -12.0,
+        None,
+        None,
+    ),
     // Noise: lines that look bad but are routine.
     sig(
         r"(?i)\b0 (?:errors?|failed|failures)\b|\berrors?: 0\b|failures: 0\b|no errors|without errors|error_?log|errorprone|-Werror|\bon-?error\b|\bif-no-files-found\b|continue-on-error|ignore[_-]?errors?|\berror\.(?:js|ts|rs|go|py|tsx)\b|\bstderr\b",
@@ -762,7 +769,7 @@ fn tables() -> &'static Tables {
         tests: [
             r"^test (\S+) \.\.\. FAILED$",
             r"^---- (\S+) stdout ----$",
-            r"^\s*(?:FAIL|SIGSEGV|SIGABRT|TIMEOUT) \[\s*[\d.]+s\] (\S+(?: \S+)?)$",
+            r"^\s*(?:FAIL|SIGSEGV|SIGABRT|SIGKILL|TIMEOUT|LEAK) \[\s*[\d.]+s\] (?:\(\s*\d+/\d+\) )?(\S+(?: \S+)?)$",
             r"^\s*--- FAIL: (\S+)",
             r"^(?:FAILED|ERROR) (\S+::\S+?)(?: - |$)",
             r"^(\S+\.py::\S+) FAILED",
