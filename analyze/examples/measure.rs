@@ -147,6 +147,17 @@ fn cidiff(root: &Path) {
         }
         let a = analyze_file(&dir.join("fail.log"), None);
         plain.add(&excerpt_lines(&a), &errors, &relevant);
+        if std::env::var_os("MEASURE_VERBOSE").is_some() {
+            let ex = excerpt_lines(&a);
+            println!(
+                "  cidiff {}: errors {}/{} in excerpt, {} lines, category {}",
+                dir.display(),
+                errors.intersection(&ex).count(),
+                errors.len(),
+                ex.len(),
+                a.category.as_str()
+            );
+        }
         if let Ok(base) =
             Baseline::from_source(&Source::File(dir.join("pass.log")), &ReadOptions::default())
         {

@@ -654,6 +654,8 @@ const SIGNALS: &[Signal] = &[
         None,
         None,
     ),
+    // Jenkins echoes its git commands with `# timeout=10`.
+    sig(r"# timeout=\d+$|^\s*> git ", -8.0, None, None),
     // Noise: lines that look bad but are routine.
     sig(
         r"(?i)\b0 (?:errors?|failed|failures)\b|\berrors?: 0\b|failures: 0\b|no errors|without errors|error_?log|errorprone|-Werror|\bon-?error\b|\bif-no-files-found\b|continue-on-error|ignore[_-]?errors?|\berror\.(?:js|ts|rs|go|py|tsx)\b|\bstderr\b",
@@ -815,6 +817,29 @@ struct Candidate {
     tools: Vec<&'static str>,
 }
 
+/// Most extra lines that continue an error (stack frames, notes) shown after it.
+const MAX_CONTINUATION: usize = 4;
+
+/// Whether a line continues the error above it rather than starting a new one.
+fn is_continuation(text: &str) -> bool {
+    let t = text.trim_start();
+    if t.is_empty() || t.len() == text.len() && !t.starts_with("Caused by") {
+        return false;
+    }
+    t.starts_with("at ")
+        || t.starts_with("Caused by")
+        || t.starts_with("... ")
+        || t.starts_with('|')
+        || t.starts_with("-->")
+        || t.starts_with('^')
+        || t.starts_with("= ")
+        || t.starts_with("note:")
+        || t.starts_with("help:")
+        || t.starts_with("File \"")
+        || t.starts_with('│')
+        || t.as_bytes().first().is_some_and(u8::is_ascii_digit) && t.contains(" | ")
+}
+
 /// Most candidate lines kept while streaming; the weakest half is dropped when
 /// full.
 const MAX_CANDIDATES: usize = 4096;
@@ -872,15 +897,22 @@ impl<'b> Analyzer<'b> {
         let text = line.text.as_str();
         let context = self.options.context;
 
-        // Fill the after-context of recent candidates.
-        if context > 0 && !self.waiting_after.is_empty() {
+        // Fill the after-context of recent candidates: `context` lines, and more
+        // while the lines continue the error (stack frames, diagnostics' notes).
+        if !self.waiting_after.is_empty() {
             let short = clip(text);
+            let continues = is_continuation(text);
             self.waiting_after.retain(|&i| {
                 let c = &mut self.candidates[i];
-                if c.file == line.file && c.after.len() < context {
+                if c.file != line.file {
+                    return false;
+                }
+                let wanted = c.after.len() < context
+                    || (continues && c.after.len() < context + MAX_CONTINUATION);
+                if wanted {
                     c.after.push((line.number, short.clone()));
                 }
-                c.after.len() < context && c.file == line.file
+                wanted
             });
         }
 
@@ -994,9 +1026,7 @@ impl<'b> Analyzer<'b> {
                 categories,
                 tools,
             });
-            if context > 0 {
-                self.waiting_after.push(self.candidates.len() - 1);
-            }
+            self.waiting_after.push(self.candidates.len() - 1);
             if self.candidates.len() >= MAX_CANDIDATES {
                 self.shrink();
             }
