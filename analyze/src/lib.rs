@@ -18,13 +18,8 @@ pub mod triage;
 /// analysis. Time it from the caller; it does no timing itself.
 pub fn bench_sanitize_and_analyze(log: &[u8]) -> (u64, triage::Analysis) {
     let mut sanitizer = sanitize::Sanitizer::default();
-    let analysis = triage::analyze_source(
-        &read::Source::Bytes(log.to_vec()),
-        &mut sanitizer,
-        None,
-        &triage::Options::default(),
-    )
-    .unwrap_or_else(|e| unreachable!("reading from memory cannot fail: {e}"));
+    let analysis = triage::analyze_bytes(log, &mut sanitizer, None, &triage::Options::default())
+        .unwrap_or_else(|e| unreachable!("reading from memory cannot fail: {e}"));
     (analysis.stats.lines, analysis)
 }
 pub mod cache;

@@ -198,15 +198,45 @@ pub fn stream_log(
         path: name.clone(),
         source,
     };
-    let mut input: Box<dyn BufRead> = match source {
+    let input: Box<dyn BufRead + '_> = match source {
         Source::File(p) => Box::new(BufReader::with_capacity(
             256 * 1024,
             File::open(p).map_err(io_err)?,
         )),
         Source::Stdin => Box::new(BufReader::with_capacity(256 * 1024, io::stdin())),
-        Source::Bytes(b) => Box::new(Cursor::new(b.clone())),
+        Source::Bytes(b) => Box::new(b.as_slice()),
     };
-    let head = input.fill_buf().map_err(io_err)?.to_vec();
+    stream_input(input, &name, sanitizer, options, sink)
+}
+
+/// Like [`stream_log`] over bytes in memory, without copying them.
+pub fn stream_bytes(
+    bytes: &[u8],
+    sanitizer: &mut Sanitizer,
+    options: &ReadOptions,
+    sink: &mut LineSink<'_>,
+) -> Result<Log, ReadError> {
+    stream_input(Box::new(bytes), "<memory>", sanitizer, options, sink)
+}
+
+fn stream_input(
+    mut input: Box<dyn BufRead + '_>,
+    name: &str,
+    sanitizer: &mut Sanitizer,
+    options: &ReadOptions,
+    sink: &mut LineSink<'_>,
+) -> Result<Log, ReadError> {
+    let io_err = |source| ReadError::Io {
+        path: name.to_string(),
+        source,
+    };
+    let head: Vec<u8> = input
+        .fill_buf()
+        .map_err(io_err)?
+        .iter()
+        .take(4)
+        .copied()
+        .collect();
     let mut log = Log::default();
     if head.starts_with(b"PK\x03\x04") {
         let mut bytes = Vec::new();
@@ -218,7 +248,7 @@ pub fn stream_log(
             })
             .read_to_end(&mut bytes)
             .map_err(io_err)?;
-        read_zip(&name, bytes, sanitizer, &mut log, sink)?;
+        read_zip(name, bytes, sanitizer, &mut log, sink)?;
     } else if head.starts_with(&[0x1f, 0x8b]) {
         let decoder = flate2::bufread::MultiGzDecoder::new(input);
         let reader = BufReader::with_capacity(256 * 1024, decoder);

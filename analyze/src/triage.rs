@@ -288,6 +288,20 @@ pub fn analyze_source(
     Ok(a.finish(&log))
 }
 
+/// Analyses bytes in memory in one streaming pass, without copying them.
+pub fn analyze_bytes(
+    bytes: &[u8],
+    sanitizer: &mut Sanitizer,
+    baseline: Option<&Baseline>,
+    options: &Options,
+) -> Result<Analysis, ReadError> {
+    let mut a = Analyzer::new(options.clone(), baseline);
+    let log = read::stream_bytes(bytes, sanitizer, &options.read, &mut |line, log| {
+        a.push(&line, log)
+    })?;
+    Ok(a.finish(&log))
+}
+
 /// One signal of the scoring table.
 struct Signal {
     pattern: &'static str,
@@ -732,15 +746,281 @@ const TOOLS: &[(&str, &str)] = &[
     (r"\bcypress\b", "cypress"),
 ];
 
+/// Literals (any case) of which every positive signal needs at least one: a line
+/// without any of them cannot score, so the signal set is not run on it. A test
+/// checks on the fixtures that the gate never hides a signal.
+const TRIGGERS: &[&str] = &[
+    "err",
+    "fail",
+    "fatal",
+    "panic",
+    "exception",
+    "assert",
+    "expected",
+    "received",
+    "warn",
+    "cannot",
+    "could not",
+    "couldn't",
+    "unable",
+    "not found",
+    "no such",
+    "undefined",
+    "unexpected",
+    "invalid",
+    "missing",
+    "denied",
+    "forbidden",
+    "unauthori",
+    "permission",
+    "eacces",
+    "eperm",
+    "timeout",
+    "timed out",
+    "time out",
+    "deadline",
+    "killed",
+    "memory",
+    "oom",
+    "space",
+    "enospc",
+    "quota",
+    "refused",
+    "reset",
+    "unreachable",
+    "resolv",
+    "econn",
+    "etimedout",
+    "eai_again",
+    "enotfound",
+    "502",
+    "503",
+    "504",
+    "tls",
+    "ssl",
+    "socket",
+    "eof",
+    "cancel",
+    "abort",
+    "terminat",
+    "sigterm",
+    "sigint",
+    "sigsegv",
+    "sigabrt",
+    "sigkill",
+    "leak",
+    "interrupt",
+    "flaky",
+    "retr",
+    "rerun",
+    "attempt",
+    "exit",
+    "non-zero",
+    "returned",
+    "traceback",
+    "incompatible",
+    "mismatch",
+    "syntax",
+    "indentation",
+    "assignable",
+    "attribute",
+    "eslint",
+    "prettier",
+    "stylelint",
+    "problem",
+    "format",
+    "fmt",
+    "clippy",
+    "flake8",
+    "ruff",
+    "pylint",
+    "golangci",
+    "shellcheck",
+    "hadolint",
+    "rubocop",
+    "ktlint",
+    "checkstyle",
+    "black",
+    "style",
+    "diff in",
+    "please run",
+    "depend",
+    "artifact",
+    "version",
+    "peer",
+    "lock",
+    "module",
+    "import",
+    "package",
+    "download",
+    "fetch",
+    "engine",
+    "distribution",
+    "revision",
+    "go.sum",
+    "workflow",
+    "named-value",
+    "yaml",
+    "yml",
+    "mapping",
+    "key",
+    "property",
+    "input",
+    "pipeline",
+    "action",
+    "unknown",
+    "docker",
+    "daemon",
+    "runner",
+    "shutdown",
+    "communication",
+    "rate limit",
+    "429",
+    "toomanyrequests",
+    "system failure",
+    "manifest",
+    "image",
+    "agent",
+    "offline",
+    "disconnected",
+    "403",
+    "401",
+    "accessible",
+    "authentication",
+    "credential",
+    "dubious",
+    "username",
+    "access",
+    "went wrong",
+    "stdout ----",
+    "-->",
+    "●",
+    "│",
+    "file \"",
+    "rspec ./",
+    "tests run",
+    "no tests",
+    "short test summary",
+    "e  ",
+    "at ",
+    "_test.go:",
+    "# ",
+    ":0",
+    ":1",
+    ":2",
+    ":3",
+    ":4",
+    ":5",
+    ":6",
+    ":7",
+    ":8",
+    ":9",
+    "expired",
+    "took longer",
+    "exceeded",
+    "137",
+    "allocat",
+    "hang up",
+    "gateway",
+    "unavailable",
+    "handshake",
+    "not known",
+    "does not exist",
+    "no matching",
+    "select a version",
+    "solving",
+    "compil",
+    "did not complete",
+    "build",
+    "finished:",
+    "job",
+    "unsupported",
+    "required",
+    "abort",
+];
+
+/// Literals of which every tool pattern needs one.
+const TOOL_TRIGGERS: &[&str] = &[
+    "compiling",
+    "running",
+    "cargo",
+    "rustc",
+    "npm",
+    "yarn",
+    "pnpm",
+    "jest",
+    "tests:",
+    "vitest",
+    "test session",
+    "pytest",
+    "ok ",
+    "fail",
+    "---",
+    "go ",
+    "[info]",
+    "mvn",
+    "maven",
+    "> task",
+    "gradle",
+    "make",
+    "docker",
+    "#",
+    "step ",
+    "terraform",
+    "tsc",
+    "error ts",
+    "eslint",
+    "prettier",
+    "mypy",
+    "ruff",
+    "flake8",
+    "bazel",
+    "dotnet",
+    "msbuild",
+    "ctest",
+    "cmake",
+    "swift",
+    "xcodebuild",
+    "bundle exec",
+    "rspec",
+    "pip install",
+    "poetry",
+    "uv ",
+    "helm",
+    "kubectl",
+    "ansible",
+    "phpunit",
+    "composer",
+    "playwright",
+    "cypress",
+];
+
 struct Tables {
     set: regex::bytes::RegexSet,
-    post_failure: Regex,
-    verdict: Regex,
+    trigger: aho_corasick::AhoCorasick,
+    tool_trigger: aho_corasick::AhoCorasick,
+    post_failure: regex::bytes::Regex,
+    verdict: regex::bytes::Regex,
     warning_line: regex::bytes::Regex,
     tests: Vec<Regex>,
     locations: Vec<Regex>,
     tools_anywhere: regex::bytes::RegexSet,
     tool_names: Vec<&'static str>,
+}
+
+fn ascii_regex(pattern: &str) -> regex::bytes::Regex {
+    regex::bytes::RegexBuilder::new(pattern)
+        .unicode(false)
+        .build()
+        .expect("valid regex")
+}
+
+fn gate(words: &[&str]) -> aho_corasick::AhoCorasick {
+    aho_corasick::AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(words)
+        .expect("gate words are literals")
 }
 
 /// A set matched on bytes with ASCII classes and word boundaries: Unicode `\b`
@@ -759,8 +1039,10 @@ fn tables() -> &'static Tables {
     static T: OnceLock<Tables> = OnceLock::new();
     T.get_or_init(|| Tables {
         set: ascii_set(SIGNALS.iter().map(|s| s.pattern)),
-        post_failure: Regex::new(POST_FAILURE[0]).expect("valid post-failure regex"),
-        verdict: Regex::new(VERDICT).expect("valid verdict regex"),
+        trigger: gate(TRIGGERS),
+        tool_trigger: gate(TOOL_TRIGGERS),
+        post_failure: ascii_regex(POST_FAILURE[0]),
+        verdict: ascii_regex(VERDICT),
         warning_line: regex::bytes::RegexBuilder::new(
             r"^\s*(?:warning|warn|npm WARN|\[WARN(?:ING)?\]|WARNING:|W: |DeprecationWarning)\b",
         )
@@ -916,7 +1198,7 @@ impl<'b> Analyzer<'b> {
             });
         }
 
-        if text.len() < 4000 {
+        if text.len() < 4000 && t.tool_trigger.is_match(text) {
             for i in t.tools_anywhere.matches(text.as_bytes()).iter() {
                 *self.tool_counts.entry(t.tool_names[i]).or_default() += 1;
             }
@@ -925,7 +1207,7 @@ impl<'b> Analyzer<'b> {
         let mut score = 0.0f32;
         let mut categories = Vec::new();
         let mut tools = Vec::new();
-        if !text.trim().is_empty() {
+        if t.trigger.is_match(text) {
             for i in t.set.matches(text.as_bytes()).iter() {
                 let s = &SIGNALS[i];
                 score += s.weight;
@@ -950,21 +1232,21 @@ impl<'b> Analyzer<'b> {
         let section = line
             .section
             .and_then(|s| log.sections.get(s as usize))
-            .map(|s| s.name.clone());
+            .map(|s| s.name.as_str());
         if line.kind == LineKind::SectionStart {
             // A new step: GitHub's `Run …`/`Post …` groups (other groups are an
             // action's own output), every header elsewhere.
             let is_step = match log.format {
-                Some(CiFormat::GithubActions) => section
-                    .as_deref()
-                    .is_some_and(|n| n.starts_with("Run ") || n.starts_with("Post ")),
+                Some(CiFormat::GithubActions) => {
+                    section.is_some_and(|n| n.starts_with("Run ") || n.starts_with("Post "))
+                }
                 _ => true,
             };
             if is_step {
                 self.step += 1;
             }
         }
-        if let Some(name) = &section {
+        if let Some(name) = section {
             // GitHub echoes a step's script inside its `Run …` group, and post steps
             // are cleanup.
             if log.format == Some(CiFormat::GithubActions)
@@ -973,10 +1255,10 @@ impl<'b> Analyzer<'b> {
                 score *= 0.3;
             }
         }
-        if self.after_verdict && t.post_failure.is_match(text) {
+        if self.after_verdict && t.post_failure.is_match(text.as_bytes()) {
             score = score.min(0.0);
         }
-        if t.verdict.is_match(text) {
+        if t.verdict.is_match(text.as_bytes()) {
             // The verdict says that it failed, not why.
             self.after_verdict = true;
             self.verdict_step.get_or_insert(self.step);
@@ -1017,7 +1299,7 @@ impl<'b> Analyzer<'b> {
                 order: self.order,
                 score,
                 text: clip(text),
-                section,
+                section: section.map(str::to_string),
                 file: line.file,
                 new,
                 before,
@@ -1033,12 +1315,18 @@ impl<'b> Analyzer<'b> {
         }
 
         if context > 0 {
-            if self.recent.len() >= context {
-                self.recent.pop_front();
-            }
-            self.recent.push_back((line.number, clip(text)));
+            // Reuse the oldest buffer: one allocation per line is measurable here.
+            let mut buf = if self.recent.len() >= context {
+                self.recent.pop_front().map(|(_, s)| s).unwrap_or_default()
+            } else {
+                String::new()
+            };
+            buf.clear();
+            buf.push_str(&text[..clip_len(text)]);
+            self.recent.push_back((line.number, buf));
         }
-        if self.seen_in_log.len() > 1 << 20 {
+        // Bounded memory: forget repeat counts rather than grow (a few MiB).
+        if self.seen_in_log.len() > 1 << 18 {
             self.seen_in_log.clear();
         }
     }
@@ -1322,6 +1610,17 @@ impl<'b> Analyzer<'b> {
     }
 }
 
+fn clip_len(text: &str) -> usize {
+    if text.len() <= MAX_KEY_TEXT {
+        return text.len();
+    }
+    let mut end = MAX_KEY_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
+
 fn clip(text: &str) -> String {
     if text.len() <= MAX_KEY_TEXT {
         return text.to_string();
@@ -1485,6 +1784,46 @@ mod tests {
         let a = run("hello\nworld\n");
         assert_eq!(a.category, Category::Unknown);
         assert_eq!(a.confidence, 0.0);
+    }
+
+    /// The trigger gate must never hide a signal: on every line of the test
+    /// fixtures, a line that matches any positive signal (or tool) passes the gate.
+    #[test]
+    fn trigger_gate_never_hides_a_signal() {
+        let t = tables();
+        let fixtures = [
+            include_str!("../tests/fixtures/github-yarn-install.log"),
+            include_str!("../tests/fixtures/buildkite-playwright.log"),
+            include_str!("../tests/fixtures/buildkite-docker-push.log"),
+            include_str!("../tests/fixtures/buildkite-rustfmt.log"),
+            include_str!("../tests/fixtures/gitlab-trace-with-sections.log"),
+            include_str!("../tests/fixtures/cidiff-npefix_1847/fail.log"),
+            include_str!("../tests/fixtures/cidiff-npefix_1847/pass.log"),
+            include_str!("../tests/fixtures/logdx-lint-react-001/raw.log"),
+            include_str!("../tests/fixtures/detect-secrets-samples.jsonl"),
+        ];
+        let mut checked = 0;
+        for text in fixtures {
+            let log = read_str(text, &mut Sanitizer::default());
+            for line in log.lines.iter().map(|l| l.text.as_str()) {
+                let positive = t
+                    .set
+                    .matches(line.as_bytes())
+                    .iter()
+                    .any(|i| SIGNALS[i].weight > 0.0);
+                if positive {
+                    checked += 1;
+                    assert!(t.trigger.is_match(line), "gate hides a signal on: {line}");
+                }
+                if t.tools_anywhere.is_match(line.as_bytes()) {
+                    assert!(
+                        t.tool_trigger.is_match(line),
+                        "gate hides a tool on: {line}"
+                    );
+                }
+            }
+        }
+        assert!(checked > 100, "only {checked} signal lines checked");
     }
 
     #[test]
