@@ -309,7 +309,7 @@ fn read_zip(
     if names.iter().any(|n| !n.contains('/')) {
         names.retain(|n| !n.contains('/'));
     }
-    names.sort_by(|a, b| natural_key(a).cmp(&natural_key(b)));
+    names.sort_by_key(|a| natural_key(a));
     for entry_name in names {
         let entry = match archive.by_name(&entry_name) {
             Ok(e) => e,
@@ -679,12 +679,10 @@ fn strip_timestamp(s: &str) -> (&str, bool) {
         && b[7] == b'-'
         && b[10] == b'T'
         && b[13] == b':'
+        && let Some(sp) = b[..b.len().min(40)].iter().position(|&c| c == b' ')
+        && (s[..sp].ends_with('Z') || s[..sp].contains('+'))
     {
-        if let Some(sp) = b[..b.len().min(40)].iter().position(|&c| c == b' ') {
-            if s[..sp].ends_with('Z') || s[..sp].contains('+') {
-                return (&s[sp + 1..], true);
-            }
-        }
+        return (&s[sp + 1..], true);
     }
     (s, false)
 }

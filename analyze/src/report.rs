@@ -246,6 +246,28 @@ pub fn json(a: &Analysis) -> String {
     serde_json::to_string_pretty(a).unwrap_or_else(|e| unreachable!("analysis serializes: {e}"))
 }
 
+/// The outputs of the `analyze` workflow action, as the decide step reads them:
+/// `category`, `confidence`, `fingerprint`, `key_lines` (`[{line, text, role}]`),
+/// `tool`, `tests`, `locations` (`"file:line[:col]"`), `report_markdown` and
+/// `seen_count` (0 when the cache was not consulted).
+pub fn action_outputs(a: &Analysis) -> serde_json::Value {
+    serde_json::json!({
+        "category": a.category.as_str(),
+        "confidence": a.confidence,
+        "fingerprint": a.fingerprint,
+        "key_lines": a.key_lines.iter().map(|k| serde_json::json!({
+            "line": k.line,
+            "text": k.text,
+            "role": k.role,
+        })).collect::<Vec<_>>(),
+        "tool": a.tool,
+        "tests": a.tests,
+        "locations": a.locations.iter().map(location).collect::<Vec<_>>(),
+        "report_markdown": markdown(a),
+        "seen_count": a.seen.as_ref().map_or(0, |s| s.count),
+    })
+}
+
 fn list(items: &[String], max: usize) -> String {
     let mut s = items
         .iter()
@@ -394,6 +416,32 @@ mod tests {
         assert!(h.contains("mismatched &lt;types&gt; &amp;"), "{h}");
         assert!(!h.contains("<types>"));
         assert!(!h.contains("<script") && !h.contains("http://") && !h.contains("https://"));
+    }
+
+    #[test]
+    fn action_outputs_have_the_names_the_decide_step_reads() {
+        let v = action_outputs(&sample());
+        for key in [
+            "category",
+            "confidence",
+            "fingerprint",
+            "key_lines",
+            "tool",
+            "tests",
+            "locations",
+            "report_markdown",
+            "seen_count",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["category"], "compile");
+        assert_eq!(v["seen_count"], 0);
+        assert!(
+            v["locations"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("src/main.rs:4")
+        );
     }
 
     #[test]

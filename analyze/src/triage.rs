@@ -1415,8 +1415,10 @@ impl<'b> Analyzer<'b> {
                     break;
                 }
                 // Take the line itself without context if that still fits.
-                if !chosen.contains_key(&(c.file, c.number)) {
-                    chosen.insert((c.file, c.number), add.swap_remove(0));
+                if let std::collections::btree_map::Entry::Vacant(e) =
+                    chosen.entry((c.file, c.number))
+                {
+                    e.insert(add.swap_remove(0));
                     picked.push(c);
                 }
                 continue;

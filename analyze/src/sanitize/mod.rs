@@ -422,10 +422,10 @@ impl Sanitizer {
     /// Sanitizes one line (without its terminator).
     pub fn sanitize_line<'a>(&mut self, line: &'a str) -> Cow<'a, str> {
         self.report.lines += 1;
-        if self.in_private_key {
-            if let Some(done) = self.private_key_continuation(line) {
-                return done;
-            }
+        if self.in_private_key
+            && let Some(done) = self.private_key_continuation(line)
+        {
+            return done;
         }
         self.spans.clear();
         self.find_rule_spans(line);
@@ -845,10 +845,9 @@ fn strip_log_prefix(line: &str) -> &str {
         && b[7] == b'-'
         && b[10] == b'T'
         && b[..4].iter().all(u8::is_ascii_digit)
+        && let Some(sp) = line.find(' ')
     {
-        if let Some(sp) = line.find(' ') {
-            return &line[sp + 1..];
-        }
+        return &line[sp + 1..];
     }
     line
 }
