@@ -666,6 +666,21 @@ fn is_placeholder(value: &str) -> bool {
     {
         return true;
     }
+    // Code echoed in a log (`token = tokens.get(i);`), not a value.
+    if (v.contains('(') && v.ends_with(')'))
+        || lower.starts_with("this.")
+        || lower.starts_with("self.")
+    {
+        return true;
+    }
+    // An environment variable's name (`GITHUB_TOKEN`), not its value.
+    if v.len() <= 64
+        && v.contains('_')
+        && v.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return true;
+    }
     let first = v.chars().next().unwrap_or(' ');
     if v.chars().all(|c| c == first) {
         return true;
@@ -786,8 +801,10 @@ fn find_ips(line: &str, spans: &mut Vec<Span>) {
         // Version strings (1.2.3.4.5) and dotted numbers are not addresses.
         let before = bytes[..m.start()].last().copied();
         let after = &bytes[m.end()..];
-        if before == Some(b'.')
+        // … nor are `pkg@1.2.3.4`, `build-1.2.3.4`, `1.0.0.0-main` (versions).
+        if matches!(before, Some(b'.' | b'@' | b'-'))
             || (after.first() == Some(&b'.') && after.get(1).is_some_and(|b| b.is_ascii_digit()))
+            || matches!(after.first(), Some(b'-' | b'+'))
         {
             continue;
         }
@@ -937,10 +954,22 @@ mod tests {
     }
 
     #[test]
-    fn version_numbers_are_not_ips() {
+    fn version_numbers_and_code_are_left_alone() {
+        for line in [
+            "using gcc 13.2.1.20240101",
+            "installing pkg@1.2.3.4",
+            "image tag 1.0.0.0-main-20220516-1",
+            "server-password: GITHUB_TOKEN",
+            "Parsing --class org.apache.commons.lang.text.StrTokenizerTest:org.apache.commons.lang.WordUtilsTest",
+            "internal/command/cliconfig/credentials_test.go:135:3: undefined: os",
+            "src/tokenizer.rs:1234:56: error",
+            "        java.lang.String token = tokens.get(index);",
+        ] {
+            assert_eq!(clean(line), line);
+        }
         assert_eq!(
-            clean("using gcc 13.2.1.20240101"),
-            "using gcc 13.2.1.20240101"
+            clean("dial tcp 142.250.74.46:443: i/o timeout"),
+            "dial tcp 142.250.x.x:443: i/o timeout"
         );
     }
 

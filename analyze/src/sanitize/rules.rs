@@ -1505,6 +1505,8 @@ pub fn builtin() -> Vec<RuleSpec> {
     ));
 
     // --- generic: a name that says "secret" assigned a value that looks like one -----
+    // `name: value` needs a space or a quote after the colon: `Tokenizer:org.x`
+    // (class lists) and `tokens.rs:12:5` (locations) are not assignments.
     let mut generic = spec(
         "generic-secret",
         &[
@@ -1517,7 +1519,7 @@ pub fn builtin() -> Vec<RuleSpec> {
             "auth",
             "private",
         ],
-        r#"(?i)(?:^|[^a-z0-9])[a-z0-9_.-]*(?:passw(?:or)?d|passphrase|\bpwd|db_pass|secrete?|token|api_?key|apikey|access_?key|secret_?key|private_?key|client_?secret|auth_?key|credentials?|signing_?key|encryption_?key|master_?key)[a-z0-9_.-]*\]?\s*(?:\[\])?\s*(?::=|=>|!==|===|!=|==|=|:)\s*@?(?:"([^"\r\n]{4,})"|'([^'\r\n]{4,})'|`([^`\r\n]{4,})`|([^\s"',;]{6,}))"#,
+        r#"(?i)(?:^|[^a-z0-9])[a-z0-9_.-]*(?:passw(?:or)?d|passphrase|\bpwd|db_pass|secrete?|token|api_?key|apikey|access_?key|secret_?key|private_?key|client_?secret|auth_?key|credentials?|signing_?key|encryption_?key|master_?key)[a-z0-9_.-]*\]?\s*(?:\[\])?\s*(?:(?::=|=>|!==|===|!=|==|=|:[ \t]+)\s*@?(?:"([^"\r\n]{4,})"|'([^'\r\n]{4,})'|`([^`\r\n]{4,})`|([^\s"',;]{6,}))|:(?:"([^"\r\n]{4,})"|'([^'\r\n]{4,})'))"#,
         3.0,
     );
     generic.validate = Validator::NotPlaceholder;
