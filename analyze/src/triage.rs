@@ -1138,6 +1138,8 @@ pub struct Analyzer<'b> {
     after_verdict: bool,
     step: u32,
     verdict_step: Option<u32>,
+    step_name: Option<String>,
+    failed_step: Option<String>,
     seen_in_log: HashMap<u64, u32>,
     tool_counts: BTreeMap<&'static str, u32>,
     order: u64,
@@ -1165,6 +1167,8 @@ impl<'b> Analyzer<'b> {
             after_verdict: false,
             step: 0,
             verdict_step: None,
+            step_name: None,
+            failed_step: None,
             seen_in_log: HashMap::new(),
             tool_counts: BTreeMap::new(),
             order: 0,
@@ -1244,6 +1248,7 @@ impl<'b> Analyzer<'b> {
             };
             if is_step {
                 self.step += 1;
+                self.step_name = section.map(str::to_string);
             }
         }
         if let Some(name) = section {
@@ -1261,7 +1266,10 @@ impl<'b> Analyzer<'b> {
         if t.verdict.is_match(text.as_bytes()) {
             // The verdict says that it failed, not why.
             self.after_verdict = true;
-            self.verdict_step.get_or_insert(self.step);
+            if self.verdict_step.is_none() {
+                self.verdict_step = Some(self.step);
+                self.failed_step = self.step_name.clone();
+            }
             score = score.min(4.0);
         }
         // Repeated lines add little: keep the first few of each template.
@@ -1577,7 +1585,11 @@ impl<'b> Analyzer<'b> {
             .first()
             .map(|c| c.text.trim().to_string())
             .unwrap_or_default();
-        let failed_step = ranked.first().and_then(|c| c.section.clone());
+        // The step that printed the verdict, else the best line's section.
+        let failed_step = self
+            .failed_step
+            .clone()
+            .or_else(|| ranked.first().and_then(|c| c.section.clone()));
         let mut warnings = log.warnings.clone();
         if self.lines == 0 {
             warnings.push("the log is empty".to_string());

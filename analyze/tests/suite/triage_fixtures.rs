@@ -17,8 +17,9 @@ fn github_yarn_install_failure() {
     assert_eq!(a.category, Category::Dependency, "{a:?}");
     assert_eq!(a.tool.as_deref(), Some("yarn"));
     assert!(a.summary.contains("incompatible"), "{}", a.summary);
-    assert!(
-        a.failed_step.as_deref().is_some_and(|s| s.contains("yarn")) || a.failed_step.is_none()
+    assert_eq!(
+        a.failed_step.as_deref(),
+        Some("Run yarn install --frozen-lockfile")
     );
     // Nothing from the post-job cleanup explains the failure.
     for k in a.key_lines.iter().filter(|k| k.role == Role::Error) {
