@@ -273,7 +273,8 @@ fn speed(path: &Path) {
     }
     let mb = big.len() as f64 / (1 << 20) as f64;
     let start = Instant::now();
-    let (lines, analysis) = medic_analyze::bench_sanitize_and_analyze(&big);
+    let (lines, analysis) =
+        medic_analyze::bench_sanitize_and_analyze(&big).expect("log in memory reads");
     let secs = start.elapsed().as_secs_f64();
     println!(
         "speed: {mb:.1} MiB, {lines} lines in {secs:.2}s = {:.1} MiB/s (one core, this build profile); category {}",
