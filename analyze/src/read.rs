@@ -488,9 +488,18 @@ impl Cleaner {
             closes = !self.open.is_empty();
             section_name = Some(name.to_string());
             body = name;
-        } else if log.format.is_none()
-            && (body.starts_with("[Pipeline]") || body.starts_with("Started by "))
-        {
+        } else if let Some(rest) = body.strip_prefix("[Pipeline] ") {
+            // Jenkins declarative pipelines: `{ (Stage)` opens a stage,
+            // `// stage` closes it; other braces are steps inside it.
+            log.format.get_or_insert(CiFormat::Jenkins);
+            if let Some(name) = rest.strip_prefix("{ (").and_then(|r| r.strip_suffix(')')) {
+                kind = LineKind::SectionStart;
+                section_name = Some(name.to_string());
+            } else if rest == "// stage" {
+                kind = LineKind::SectionEnd;
+                closes = true;
+            }
+        } else if log.format.is_none() && body.starts_with("Started by ") {
             log.format = Some(CiFormat::Jenkins);
         }
         if let Some(rest) = body.strip_prefix("[command]") {
@@ -752,6 +761,18 @@ mod tests {
         assert_eq!(log.format, Some(CiFormat::Travis));
         assert_eq!(log.sections[0].name, "install");
         assert_eq!(log.lines[1].text, "100% done");
+    }
+
+    #[test]
+    fn jenkins_stages() {
+        let log = read(
+            "Started by user admin\n[Pipeline] stage\n[Pipeline] { (Build)\n[Pipeline] sh\n+ make\nmake: *** [all] Error 2\n[Pipeline] }\n[Pipeline] // stage\nFinished: FAILURE\n",
+        );
+        assert_eq!(log.format, Some(CiFormat::Jenkins));
+        assert_eq!(log.sections[0].name, "Build");
+        assert_eq!(log.sections[0].end, Some(8));
+        assert_eq!(log.lines[5].section, Some(0));
+        assert_eq!(log.lines[8].section, None);
     }
 
     #[test]

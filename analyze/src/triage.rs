@@ -1266,7 +1266,10 @@ impl<'b> Analyzer<'b> {
         if t.verdict.is_match(text.as_bytes()) {
             // The verdict says that it failed, not why.
             self.after_verdict = true;
-            if self.verdict_step.is_none() {
+            // Only GitHub prints the verdict inside the failing step; GitLab's
+            // after_script and Jenkins' skipped stages come between the failure
+            // and the verdict elsewhere.
+            if self.verdict_step.is_none() && log.format == Some(CiFormat::GithubActions) {
                 self.verdict_step = Some(self.step);
                 self.failed_step = self.step_name.clone();
             }
@@ -1838,6 +1841,15 @@ mod tests {
             }
         }
         assert!(checked > 100, "only {checked} signal lines checked");
+    }
+
+    #[test]
+    fn gitlab_after_script_does_not_hide_the_failing_section() {
+        let text = "section_start:1:step_script\r\x1b[0K$ cargo test\n                    error[E0425]: cannot find value `x` in this scope\n                    section_end:2:step_script\r\x1b[0K\n                    section_start:3:after_script\r\x1b[0K$ echo done\n                    done\n                    section_end:4:after_script\r\x1b[0K\n                    ERROR: Job failed: exit code 1\n";
+        let a = run(text);
+        assert_eq!(a.failed_step.as_deref(), Some("step_script"));
+        assert!(a.summary.starts_with("error[E0425]"), "{}", a.summary);
+        assert_eq!(a.category, Category::Compile);
     }
 
     #[test]
