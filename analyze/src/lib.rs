@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod cache;
+pub mod fetch;
 pub mod fingerprint;
 pub mod lines;
 pub mod read;

@@ -97,7 +97,7 @@ fn random_log(rng: &mut Rng) -> Vec<u8> {
                 FRAGMENTS[(rng.next() % FRAGMENTS.len() as u64) as usize].as_bytes(),
             );
         }
-        if rng.next() % 17 == 0 {
+        if rng.next().is_multiple_of(17) {
             // Raw bytes, possibly cutting a UTF-8 sequence.
             out.push((rng.next() % 256) as u8);
         }
