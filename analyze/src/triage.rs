@@ -573,7 +573,7 @@ const SIGNALS: &[Signal] = &[
     ),
     // Timeouts.
     sig(
-        r"(?i)\btimed? ?out\b|deadline exceeded|exceeded the maximum execution time|has exceeded the maximum execution time|Timeout of \d+ms exceeded|took longer than|execution expired",
+        r"(?i)\btimed? ?out\b|deadline exceeded|exceeded the maximum time limit|maximum time limit for jobs|exceeded the maximum execution time|has exceeded the maximum execution time|Timeout of \d+ms exceeded|took longer than|execution expired",
         6.0,
         Some(C::Timeout),
         None,
@@ -594,7 +594,7 @@ const SIGNALS: &[Signal] = &[
     ),
     // Permission and authentication.
     sig(
-        r"(?i)permission denied|EACCES|EPERM|403 Forbidden|401 Unauthorized|Resource not accessible by integration|authentication (?:failed|required)|bad credentials|access denied|not authorized|detected dubious ownership|could not read Username|requested access to the resource is denied|invalid (?:token|credentials)|unauthorized:",
+        r"(?i)permission denied|permission to \S+ denied|returned error: 40[13]\b|\bHTTP (?:error )?40[13]\b|status(?: code)?:? 40[13]\b|EACCES|EPERM|403 Forbidden|401 Unauthorized|Resource not accessible by integration|authentication (?:failed|required)|bad credentials|access denied|not authorized|detected dubious ownership|could not read Username|requested access to the resource is denied|invalid (?:token|credentials)|unauthorized:",
         8.0,
         Some(C::Permission),
         None,
@@ -615,7 +615,7 @@ const SIGNALS: &[Signal] = &[
     ),
     // Cancelled.
     sig(
-        r"(?i)the operation was canceled|operation was cancelled|job (?:was )?cancel+ed|build (?:was )?(?:aborted|canceled|cancelled)|canceling since a higher priority|received (?:SIGTERM|SIGINT)|^Terminated$|interrupted by user",
+        r"(?i)the operation was canceled|received cancellation signal|interrupted by a signal|signal: terminated|operation was cancelled|job (?:was )?cancel+ed|build (?:was )?(?:aborted|canceled|cancelled)|canceling since a higher priority|received (?:SIGTERM|SIGINT)|^Terminated$|interrupted by user",
         8.0,
         Some(C::Cancelled),
         None,

@@ -1,4 +1,5 @@
 mod canary;
+mod categories;
 mod robustness;
 mod sanitize_props;
 mod sanitize_quality;
