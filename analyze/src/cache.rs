@@ -188,6 +188,12 @@ impl Cache {
         Ok(seen)
     }
 
+    /// Records a sighting of the analysis' fingerprint and fills `analysis.seen`.
+    pub fn remember(&self, analysis: &mut Analysis) -> io::Result<()> {
+        analysis.seen = Some(self.record(&analysis.fingerprint)?);
+        Ok(())
+    }
+
     /// How often `fingerprint` was seen, without recording a sighting.
     pub fn seen(&self, fingerprint: &str) -> Option<Seen> {
         let bytes = fs::read(self.dir.join("fingerprints.json")).ok()?;
@@ -256,6 +262,9 @@ mod tests {
         let seen = cache.record_at(&a.fingerprint, 200).unwrap();
         assert_eq!((seen.count, seen.first_seen, seen.last_seen), (2, 100, 200));
         assert_eq!(cache.seen(&a.fingerprint).unwrap().count, 2);
+        let mut b = a.clone();
+        cache.remember(&mut b).unwrap();
+        assert_eq!(b.seen.as_ref().map(|s| s.count), Some(3));
     }
 
     #[test]
