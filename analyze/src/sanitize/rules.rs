@@ -9,12 +9,15 @@
 //! leaks that matter are the ones below (CI/VCS tokens, registry credentials, command
 //! lines such as `docker login -p`, connection strings, headers), which gitleaks only
 //! partly covers. The file could only have been brought in by transcription, which we
-//! did not want to commit. `RuleSpec` keeps the same shape (id, keywords, regex,
-//! entropy), so a gitleaks-style file can still be loaded as custom patterns.
+//! did not want to commit. A rule has the same shape as a gitleaks rule (id,
+//! keywords, regex, entropy), so a team's gitleaks rules map one to one onto
+//! `sanitize.patterns` in configuration ([`super::CustomPattern`]).
 //!
 //! Conventions every rule follows (tests enforce them):
-//! - at least one keyword, lower-case ASCII, that occurs in every match; the keywords
-//!   feed the Aho-Corasick prefilter, so a rule costs nothing on lines without them;
+//! - at least one keyword that occurs in every match (lower-case, matched in any
+//!   case; or exact-case for short prefixes such as `SK`); the keywords feed the
+//!   Aho-Corasick prefilter, so a rule costs nothing on lines without them. The one
+//!   exception, Discord bot tokens, has no literal part at all;
 //! - the secret is the first capturing group that participated in the match, or the
 //!   whole match when the expression has no capturing group; the rest of the match is
 //!   context that stays visible (`password=` stays, its value goes).
