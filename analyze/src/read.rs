@@ -24,6 +24,9 @@ use crate::sanitize::{SanitizeReport, Sanitizer};
 /// counted in [`Log::truncated_lines`]).
 pub const MAX_LINE: usize = 16 * 1024;
 
+/// Largest zip archive read (it is held in memory to reach its directory).
+pub const MAX_ZIP_BYTES: u64 = 256 << 20;
+
 /// Where a log comes from.
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -239,15 +242,22 @@ fn stream_input(
         .collect();
     let mut log = Log::default();
     if head.starts_with(b"PK\x03\x04") {
+        // A zip's directory sits at its end, so the archive is held in memory:
+        // bounded, since GitHub's log archives are a few MiB.
         let mut bytes = Vec::new();
         input
-            .take(if options.max_bytes == 0 {
-                u64::MAX
-            } else {
-                options.max_bytes
-            })
+            .take(MAX_ZIP_BYTES + 1)
             .read_to_end(&mut bytes)
             .map_err(io_err)?;
+        if bytes.len() as u64 > MAX_ZIP_BYTES {
+            return Err(ReadError::BadZip {
+                path: name.to_string(),
+                message: format!(
+                    "archive larger than {} MiB; extract it and analyse the job logs one by one",
+                    MAX_ZIP_BYTES >> 20
+                ),
+            });
+        }
         read_zip(name, bytes, sanitizer, &mut log, sink)?;
     } else if head.starts_with(&[0x1f, 0x8b]) {
         let decoder = flate2::bufread::MultiGzDecoder::new(input);
