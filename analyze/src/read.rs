@@ -387,7 +387,10 @@ fn read_stream<R: BufRead>(
             log.truncated_lines += 1;
         }
         number += 1;
-        if piece.text.contains('\u{0}') || piece.text.matches('\u{fffd}').count() > 8 {
+        let bytes = piece.text.as_bytes();
+        if memchr::memchr(0, bytes).is_some()
+            || (memchr::memchr(0xEF, bytes).is_some() && piece.text.matches('\u{fffd}').count() > 8)
+        {
             binary_lines += 1;
         }
         let line = cleaner.push(number, &piece.text, sanitizer, log);
@@ -434,14 +437,14 @@ impl Cleaner {
         let mut text = strip_ansi(raw);
         // GitLab section markers end with `\r\x1b[0K`; read them before CR handling.
         let mut gitlab_markers = Vec::new();
-        if text.contains("section_") {
+        if has_marker(&text, "section_") {
             text = take_gitlab_sections(&text, &mut gitlab_markers).into();
             if !gitlab_markers.is_empty() {
                 log.format.get_or_insert(CiFormat::Gitlab);
             }
         }
         let mut travis_markers = Vec::new();
-        if text.contains("travis_") {
+        if has_marker(&text, "travis_") {
             text = take_travis_markers(&text, &mut travis_markers).into();
             if !travis_markers.is_empty() {
                 log.format.get_or_insert(CiFormat::Travis);
@@ -555,6 +558,14 @@ enum GitlabMarker {
     End,
 }
 
+/// Whether `text` contains `marker` (ASCII, ending in `_`): memchr on its last
+/// byte, which is rare in logs, instead of a generic substring search on every
+/// line.
+fn has_marker(text: &str, marker: &str) -> bool {
+    let (b, m) = (text.as_bytes(), marker.as_bytes());
+    memchr::memchr_iter(m[m.len() - 1], b).any(|i| i + 1 >= m.len() && b[..=i].ends_with(m))
+}
+
 /// Removes `section_start:<ts>:<name>[opts]` / `section_end:<ts>:<name>` markers.
 fn take_gitlab_sections(text: &str, markers: &mut Vec<GitlabMarker>) -> String {
     let mut out = String::with_capacity(text.len());
@@ -635,8 +646,11 @@ fn buildkite_header(body: &str) -> Option<&str> {
 /// Removes ANSI escape sequences (CSI, OSC, Buildkite's `ESC _bk;t=…BEL` APC) and
 /// other C0 controls except tab and CR.
 pub fn strip_ansi(s: &str) -> std::borrow::Cow<'_, str> {
-    // ESC is below 0x20 too.
-    if !s.bytes().any(|b| b < 0x20 && b != b'\t' && b != b'\r') {
+    // The controls that logs carry: ESC (colours, cursor moves, Buildkite's
+    // timestamps), BEL, BS and NUL. Checked with memchr because every line comes
+    // through here; rarer controls are removed whenever one of these is present.
+    let b = s.as_bytes();
+    if memchr::memchr3(0x1b, 0x07, 0x08, b).is_none() && memchr::memchr(0, b).is_none() {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());

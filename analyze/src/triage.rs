@@ -1277,7 +1277,8 @@ impl<'b> Analyzer<'b> {
         }
         // Repeated lines add little: keep the first few of each template.
         let mut new = None;
-        if score > 0.0 {
+        // Only lines that can still become candidates need their template.
+        if score >= 3.0 || (self.baseline.is_some() && score >= 0.6) {
             let key = template_hash(text);
             let n = self.seen_in_log.entry(key).or_default();
             *n += 1;
