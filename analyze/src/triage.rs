@@ -937,6 +937,7 @@ const TRIGGERS: &[&str] = &[
     "unsupported",
     "required",
     "abort",
+    "^^^ +++",
 ];
 
 /// Literals of which every tool pattern needs one.
@@ -1211,7 +1212,8 @@ impl<'b> Analyzer<'b> {
         let mut score = 0.0f32;
         let mut categories = Vec::new();
         let mut tools = Vec::new();
-        if t.trigger.is_match(text) {
+        let triggered = t.trigger.is_match(text);
+        if triggered {
             for i in t.set.matches(text.as_bytes()).iter() {
                 let s = &SIGNALS[i];
                 score += s.weight;
@@ -1223,7 +1225,7 @@ impl<'b> Analyzer<'b> {
                 }
             }
         }
-        if t.warning_line.is_match(text.as_bytes()) {
+        if score > 0.0 && t.warning_line.is_match(text.as_bytes()) {
             // A warning explains a failure only when nothing else does.
             score *= 0.25;
         }
@@ -1260,10 +1262,11 @@ impl<'b> Analyzer<'b> {
                 score *= 0.3;
             }
         }
-        if self.after_verdict && t.post_failure.is_match(text.as_bytes()) {
+        if self.after_verdict && score > 0.0 && t.post_failure.is_match(text.as_bytes()) {
             score = score.min(0.0);
         }
-        if t.verdict.is_match(text.as_bytes()) {
+        // Every verdict contains a trigger word; CI error lines may not.
+        if (triggered || line.kind == LineKind::CiError) && t.verdict.is_match(text.as_bytes()) {
             // The verdict says that it failed, not why.
             self.after_verdict = true;
             // Only GitHub prints the verdict inside the failing step; GitLab's
@@ -1832,6 +1835,9 @@ mod tests {
                 if positive {
                     checked += 1;
                     assert!(t.trigger.is_match(line), "gate hides a signal on: {line}");
+                }
+                if t.verdict.is_match(line.as_bytes()) {
+                    assert!(t.trigger.is_match(line), "gate hides a verdict on: {line}");
                 }
                 if t.tools_anywhere.is_match(line.as_bytes()) {
                     assert!(

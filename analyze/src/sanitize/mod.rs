@@ -193,6 +193,7 @@ impl RuleSet {
                 min_entropy: custom.min_entropy,
                 validate: Validator::None,
                 exact_case: false,
+                precheck: rules::Precheck::None,
             });
         }
         let allow = config
@@ -460,8 +461,10 @@ impl Sanitizer {
             }
         }
         for &r in &rules.always {
-            self.candidates[(r / 64) as usize] |= 1 << (r % 64);
-            any = true;
+            if rules.rules[r as usize].spec.precheck.allows(line) {
+                self.candidates[(r / 64) as usize] |= 1 << (r % 64);
+                any = true;
+            }
         }
         if !any {
             return;

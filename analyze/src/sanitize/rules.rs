@@ -38,6 +38,36 @@ pub struct RuleSpec {
     /// Keywords are matched case-sensitively (for short prefixes such as `SK`
     /// that would otherwise hit most lines).
     pub exact_case: bool,
+    /// A cheap shape test run before the regex, for rules without keywords.
+    pub precheck: Precheck,
+}
+
+/// A shape a line must have before a keyword-less rule's regex runs on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precheck {
+    /// Always run the regex.
+    None,
+    /// The line has a `.` preceded by at least this many token characters
+    /// (`A-Za-z0-9_-`).
+    DottedToken(usize),
+}
+
+impl Precheck {
+    /// Whether the line may match.
+    pub fn allows(self, line: &str) -> bool {
+        match self {
+            Precheck::None => true,
+            Precheck::DottedToken(before) => {
+                let b = line.as_bytes();
+                memchr::memchr_iter(b'.', b).any(|i| {
+                    i >= before
+                        && b[i - before..i]
+                            .iter()
+                            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+                })
+            }
+        }
+    }
 }
 
 impl RuleSpec {
@@ -68,6 +98,7 @@ fn spec(id: &str, keywords: &[&str], pattern: &str, min_entropy: f32) -> RuleSpe
         min_entropy,
         validate: Validator::None,
         exact_case: false,
+        precheck: Precheck::None,
     }
 }
 
@@ -789,13 +820,16 @@ pub fn builtin() -> Vec<RuleSpec> {
         0.0,
     ));
     // Discord bot tokens have no literal part: base64 of the numeric bot id, a
-    // timestamp and an HMAC. One of the two built-in rules without keywords.
-    r.push(spec(
+    // timestamp and an HMAC: the one built-in rule without keywords, so a cheap
+    // shape test guards its regex.
+    let mut discord = spec(
         "discord-bot-token",
         &[],
         r"[MNO][A-Za-z0-9_-]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}",
         3.0,
-    ));
+    );
+    discord.precheck = Precheck::DottedToken(24);
+    r.push(discord);
     r.push(keyed(
         "discord-client-secret",
         &["discord"],
