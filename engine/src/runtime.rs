@@ -510,6 +510,18 @@ impl Drive<'_> {
         Ok(())
     }
 
+    /// End a step without an attempt (skipped, cancelled, failed before starting), saying why.
+    async fn mark(
+        &mut self,
+        key: &str,
+        status: StepStatus,
+        kind: &str,
+        why: impl Into<String>,
+    ) -> Result<(), EngineError> {
+        self.set(key, status, None, Some(kind), Some(why.into()))
+            .await
+    }
+
     /// Whether the steps of `phase` may start: later phases wait for earlier ones.
     fn phase_open(&self, phase: Phase) -> Option<bool> {
         let done = |p: Phase| {
@@ -553,12 +565,11 @@ impl Drive<'_> {
                 Some(open) => open,
             };
             if !open {
-                self.set(
+                self.mark(
                     &step.id,
                     StepStatus::Skipped,
-                    None,
-                    Some("not_needed"),
-                    Some("the run did not fail".into()),
+                    "not_needed",
+                    "the run did not fail",
                 )
                 .await?;
                 changed = true;
@@ -600,12 +611,11 @@ impl Drive<'_> {
             };
             let checks_status = step.condition.as_ref().is_some_and(|c| c.checks_status);
             if self.cancelling && !checks_status {
-                self.set(
+                self.mark(
                     &step.id,
                     StepStatus::Cancelled,
-                    None,
-                    Some("cancelled"),
-                    Some("the run was cancelled".into()),
+                    "cancelled",
+                    "the run was cancelled",
                 )
                 .await?;
                 changed = true;
@@ -613,24 +623,22 @@ impl Drive<'_> {
             }
             if !checks_status {
                 if let Some(need) = failed_need {
-                    self.set(
+                    self.mark(
                         &step.id,
                         StepStatus::Skipped,
-                        None,
-                        Some("upstream_failed"),
-                        Some(format!("`{need}` did not succeed")),
+                        "upstream_failed",
+                        format!("`{need}` did not succeed"),
                     )
                     .await?;
                     changed = true;
                     continue;
                 }
                 if let Some(need) = skipped_need {
-                    self.set(
+                    self.mark(
                         &step.id,
                         StepStatus::Skipped,
-                        None,
-                        Some("upstream_skipped"),
-                        Some(format!("`{need}` was skipped")),
+                        "upstream_skipped",
+                        format!("`{need}` was skipped"),
                     )
                     .await?;
                     changed = true;
@@ -646,12 +654,11 @@ impl Drive<'_> {
                 {
                     Ok(true) => {}
                     Ok(false) => {
-                        self.set(
+                        self.mark(
                             &step.id,
                             StepStatus::Skipped,
-                            None,
-                            Some("condition"),
-                            Some(format!("`if: {}` was false", cond.expr)),
+                            "condition",
+                            format!("`if: {}` was false", cond.expr),
                         )
                         .await?;
                         changed = true;
@@ -1218,12 +1225,11 @@ impl Drive<'_> {
             .map(|i| i.rec.step_key.clone())
             .collect();
         for key in keys {
-            self.set(
+            self.mark(
                 &key,
                 StepStatus::Cancelled,
-                None,
-                Some("cancelled"),
-                Some("the run was cancelled".into()),
+                "cancelled",
+                "the run was cancelled",
             )
             .await?;
         }
@@ -1296,12 +1302,11 @@ impl Drive<'_> {
                         .and_then(|s| s.condition.as_ref())
                         .is_some_and(|c| c.checks_status);
                     if !step_checks {
-                        self.set(
+                        self.mark(
                             &key,
                             StepStatus::Cancelled,
-                            None,
-                            Some("cancelled"),
-                            Some("the run was cancelled".into()),
+                            "cancelled",
+                            "the run was cancelled",
                         )
                         .await?;
                         continue;
