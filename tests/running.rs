@@ -490,3 +490,77 @@ fn ctrl_c_cancels_the_run_and_stops_its_processes() {
     assert_eq!(st["slow"], "cancelled");
     assert_eq!(st["next"], "cancelled");
 }
+
+#[test]
+fn ready_steps_start_in_file_order() {
+    let p = Project::new();
+    p.write(
+        "wf.yaml",
+        r#"name: order
+concurrency: { max_parallel: 1 }
+steps:
+  zulu: { uses: shell, with: { run: "echo zulu >> order.txt" } }
+  alpha: { uses: shell, with: { run: "echo alpha >> order.txt" } }
+  mike: { uses: shell, with: { run: "echo mike >> order.txt" } }
+  last: { uses: shell, needs: [zulu, alpha, mike], with: { run: "echo last >> order.txt" } }
+"#,
+    );
+    for _ in 0..3 {
+        std::fs::remove_file(p.path().join("order.txt")).ok();
+        p.medic().args(["run", "wf.yaml"]).assert().code(0);
+        let order = std::fs::read_to_string(p.path().join("order.txt")).unwrap();
+        assert_eq!(order, "zulu\nalpha\nmike\nlast\n");
+    }
+}
+
+#[test]
+fn a_sleeping_step_holds_no_process_and_survives_a_restart() {
+    let p = Project::new();
+    p.write(
+        "wf.yaml",
+        "name: nap\nsteps:\n  nap: { uses: sleep, with: { duration: 2s } }\n  after: { uses: log, needs: [nap], with: { message: awake } }\n",
+    );
+    let started = std::time::Instant::now();
+    let out = p
+        .medic()
+        .args(["run", "wf.yaml", "--no-wait"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "--no-wait must not sleep in the process"
+    );
+    let id = run_id_from(&stderr(&out));
+    assert_eq!(p.runs()[0]["status"], "waiting");
+    // A new process picks the run up and keeps the original wake-up time.
+    let out = p.medic().args(["runs", "resume", &id]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(step_statuses(&p.show(&id))["after"], "succeeded");
+}
+
+#[test]
+fn runs_cancel_stops_a_parked_run() {
+    let p = Project::new();
+    p.write(
+        "wf.yaml",
+        "name: parked\nsteps:\n  ask: { uses: approval, with: { message: ok? } }\n",
+    );
+    let id = run_id_from(&stderr(
+        &p.medic()
+            .args(["run", "wf.yaml", "--no-wait"])
+            .output()
+            .unwrap(),
+    ));
+    p.medic().args(["runs", "cancel", &id]).assert().code(0);
+    let show = p.show(&id);
+    assert_eq!(show["run"]["status"], "cancelled");
+    assert_eq!(step_statuses(&show)["ask"], "cancelled");
+    p.medic().args(["runs", "cancel", &id]).assert().code(2);
+    p.medic()
+        .args(["approve", &id, "--as", "x"])
+        .assert()
+        .code(2);
+}

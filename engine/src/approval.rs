@@ -53,6 +53,14 @@ pub struct Answer {
 
 /// Record a decision on a pending approval after checking who may and what was given.
 pub async fn decide(store: &Store, answer: &Answer) -> Result<ApprovalRecord, ApprovalError> {
+    let run = store.run(&answer.run_id).await?;
+    if run.status.is_terminal() {
+        return Err(ApprovalError::Ambiguous(format!(
+            "run {} already ended ({}): there is nothing left to decide",
+            answer.run_id,
+            run.status.as_str()
+        )));
+    }
     let all = store.approvals(Some(&answer.run_id)).await?;
     let pending: Vec<&ApprovalRecord> = all
         .iter()

@@ -102,6 +102,16 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".to_string())
 }
 
+/// Whether any string inside `value` holds template syntax.
+fn has_template(value: &Value) -> bool {
+    match value {
+        Value::String(s) => crate::expr::is_template(s),
+        Value::Array(items) => items.iter().any(has_template),
+        Value::Object(map) => map.values().any(has_template),
+        _ => false,
+    }
+}
+
 /// The lease owner name of this process: `host:pid`.
 pub fn local_owner() -> String {
     format!("{}:{}", hostname(), std::process::id())
@@ -377,7 +387,7 @@ impl Executor {
     }
 }
 
-impl Drive<'_> {
+impl<'a> Drive<'a> {
     async fn reload(&mut self) -> Result<(), EngineError> {
         let recs = self.exec.store.step_runs(&self.run_id).await?;
         self.instances = recs
@@ -414,6 +424,12 @@ impl Drive<'_> {
 
     fn parent(&self, step_id: &str) -> Option<&Instance> {
         self.instances.get(step_id)
+    }
+
+    /// The step with this id, found through the index (wide fan-outs ask often).
+    fn step(&self, id: &str) -> Option<&'a Step> {
+        let wf: &'a Workflow = self.wf;
+        self.order.get(id).and_then(|&i| wf.steps.get(i))
     }
 
     /// Whether a finished step counts as good for its dependents and the run.
@@ -510,6 +526,18 @@ impl Drive<'_> {
         Ok(())
     }
 
+    /// End a step without an attempt (skipped, cancelled, failed before starting), saying why.
+    async fn mark(
+        &mut self,
+        key: &str,
+        status: StepStatus,
+        kind: &str,
+        why: impl Into<String>,
+    ) -> Result<(), EngineError> {
+        self.set(key, status, None, Some(kind), Some(why.into()))
+            .await
+    }
+
     /// Whether the steps of `phase` may start: later phases wait for earlier ones.
     fn phase_open(&self, phase: Phase) -> Option<bool> {
         let done = |p: Phase| {
@@ -553,12 +581,11 @@ impl Drive<'_> {
                 Some(open) => open,
             };
             if !open {
-                self.set(
+                self.mark(
                     &step.id,
                     StepStatus::Skipped,
-                    None,
-                    Some("not_needed"),
-                    Some("the run did not fail".into()),
+                    "not_needed",
+                    "the run did not fail",
                 )
                 .await?;
                 changed = true;
@@ -568,7 +595,7 @@ impl Drive<'_> {
             let mut failed_need = None;
             let mut skipped_need = None;
             for need in &step.needs {
-                let Some(need_step) = self.wf.step(need) else {
+                let Some(need_step) = self.step(need) else {
                     continue;
                 };
                 let Some(ni) = self.parent(need) else {
@@ -600,12 +627,11 @@ impl Drive<'_> {
             };
             let checks_status = step.condition.as_ref().is_some_and(|c| c.checks_status);
             if self.cancelling && !checks_status {
-                self.set(
+                self.mark(
                     &step.id,
                     StepStatus::Cancelled,
-                    None,
-                    Some("cancelled"),
-                    Some("the run was cancelled".into()),
+                    "cancelled",
+                    "the run was cancelled",
                 )
                 .await?;
                 changed = true;
@@ -613,24 +639,22 @@ impl Drive<'_> {
             }
             if !checks_status {
                 if let Some(need) = failed_need {
-                    self.set(
+                    self.mark(
                         &step.id,
                         StepStatus::Skipped,
-                        None,
-                        Some("upstream_failed"),
-                        Some(format!("`{need}` did not succeed")),
+                        "upstream_failed",
+                        format!("`{need}` did not succeed"),
                     )
                     .await?;
                     changed = true;
                     continue;
                 }
                 if let Some(need) = skipped_need {
-                    self.set(
+                    self.mark(
                         &step.id,
                         StepStatus::Skipped,
-                        None,
-                        Some("upstream_skipped"),
-                        Some(format!("`{need}` was skipped")),
+                        "upstream_skipped",
+                        format!("`{need}` was skipped"),
                     )
                     .await?;
                     changed = true;
@@ -646,12 +670,11 @@ impl Drive<'_> {
                 {
                     Ok(true) => {}
                     Ok(false) => {
-                        self.set(
+                        self.mark(
                             &step.id,
                             StepStatus::Skipped,
-                            None,
-                            Some("condition"),
-                            Some(format!("`if: {}` was false", cond.expr)),
+                            "condition",
+                            format!("`if: {}` was false", cond.expr),
                         )
                         .await?;
                         changed = true;
@@ -818,7 +841,7 @@ impl Drive<'_> {
             if self.running.contains_key(&inst.rec.step_key) {
                 continue;
             }
-            let Some(step) = self.wf.step(&inst.rec.step_id) else {
+            let Some(step) = self.step(&inst.rec.step_id) else {
                 continue;
             };
             let idx = self.order.get(&step.id).copied().unwrap_or(usize::MAX);
@@ -870,7 +893,7 @@ impl Drive<'_> {
                 continue;
             };
             if item >= 0 {
-                let step = self.wf.step(&inst.rec.step_id);
+                let step = self.step(&inst.rec.step_id);
                 let limit = step.map(|s| s.max_parallel).unwrap_or(1).max(1);
                 let n = per_step.entry(inst.rec.step_id.clone()).or_default();
                 if *n >= limit {
@@ -887,7 +910,7 @@ impl Drive<'_> {
         let Some(inst) = self.instances.get(key).cloned() else {
             return Ok(());
         };
-        let Some(step) = self.wf.step(&inst.rec.step_id).cloned() else {
+        let Some(step) = self.step(&inst.rec.step_id).cloned() else {
             return Ok(());
         };
         let attempt = inst.rec.attempts + 1;
@@ -897,7 +920,15 @@ impl Drive<'_> {
                 .and_then(|items| items.get(i as usize))
                 .cloned()
         });
-        let ctx = self.context(item.as_ref());
+        // Building the context copies every step's outputs; plain configs (most no-op and
+        // fan-out steps) skip it.
+        let templated = has_template(&Value::Object(step.with.clone()))
+            || step.env.values().any(|v| crate::expr::is_template(v));
+        let ctx = if templated {
+            self.context(item.as_ref())
+        } else {
+            Value::Null
+        };
         let rendered = self
             .exec
             .expr
@@ -995,7 +1026,7 @@ impl Drive<'_> {
         let Some(inst) = self.instances.get(&f.key).cloned() else {
             return Ok(());
         };
-        let Some(step) = self.wf.step(&inst.rec.step_id).cloned() else {
+        let Some(step) = self.step(&inst.rec.step_id).cloned() else {
             return Ok(());
         };
         let now = Utc::now();
@@ -1219,12 +1250,11 @@ impl Drive<'_> {
             .map(|i| i.rec.step_key.clone())
             .collect();
         for key in keys {
-            self.set(
+            self.mark(
                 &key,
                 StepStatus::Cancelled,
-                None,
-                Some("cancelled"),
-                Some("the run was cancelled".into()),
+                "cancelled",
+                "the run was cancelled",
             )
             .await?;
         }
@@ -1293,16 +1323,15 @@ impl Drive<'_> {
                     let step_checks = self
                         .instances
                         .get(&key)
-                        .and_then(|i| self.wf.step(&i.rec.step_id))
+                        .and_then(|i| self.step(&i.rec.step_id))
                         .and_then(|s| s.condition.as_ref())
                         .is_some_and(|c| c.checks_status);
                     if !step_checks {
-                        self.set(
+                        self.mark(
                             &key,
                             StepStatus::Cancelled,
-                            None,
-                            Some("cancelled"),
-                            Some("the run was cancelled".into()),
+                            "cancelled",
+                            "the run was cancelled",
                         )
                         .await?;
                         continue;

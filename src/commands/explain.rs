@@ -79,7 +79,7 @@ fn config_lines(schema: &Value) -> Vec<String> {
             let mut flags = String::new();
             if required.contains(&name.as_str()) {
                 flags.push_str("required");
-            } else if let Some(d) = prop.get("default") {
+            } else if let Some(d) = prop.get("default").filter(|d| !d.is_null()) {
                 flags.push_str(&format!("default {d}"));
             }
             let desc = prop
@@ -99,6 +99,12 @@ fn type_name(prop: &Value, root: &Value) -> String {
             return type_name(def, root);
         }
         return name.to_string();
+    }
+    if let Some(c) = prop.get("const") {
+        return c
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| c.to_string());
     }
     if let Some(values) = prop.get("enum").and_then(Value::as_array) {
         return values

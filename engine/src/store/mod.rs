@@ -781,14 +781,23 @@ where
     Ok(())
 }
 
-fn run_from_row<R: Row>(r: &R) -> Result<RunRecord>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    Option<i64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
+/// A function turning a row of either backend into a record. The bounds say that every
+/// column type we read decodes on that backend; writing them once keeps the mappers short.
+macro_rules! row_mapper {
+    (fn $name:ident($r:ident) -> $ret:ty $body:block) => {
+        fn $name<R: Row>($r: &R) -> Result<$ret>
+        where
+            for<'a> &'a str: sqlx::ColumnIndex<R>,
+            String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            Option<i64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+        $body
+    };
+}
+
+row_mapper! {
+    fn run_from_row(r) -> RunRecord {
     let status: String = r.try_get("status")?;
     Ok(RunRecord {
         id: r.try_get("id")?,
@@ -807,16 +816,11 @@ where
         lease_until: r.try_get::<Option<i64>, _>("lease_until")?.map(from_millis),
         cancel_requested: r.try_get::<i64, _>("cancel_requested")? != 0,
     })
+    }
 }
 
-fn step_from_row<R: Row>(r: &R) -> Result<StepRunRecord>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    Option<i64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
+row_mapper! {
+    fn step_from_row(r) -> StepRunRecord {
     let status: String = r.try_get("status")?;
     let wait = parse_json(r.try_get("wait")?, "step wait")?;
     Ok(StepRunRecord {
@@ -844,16 +848,11 @@ where
         started_at: r.try_get::<Option<i64>, _>("started_at")?.map(from_millis),
         finished_at: r.try_get::<Option<i64>, _>("finished_at")?.map(from_millis),
     })
+    }
 }
 
-fn attempt_from_row<R: Row>(r: &R) -> Result<AttemptRecord>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    Option<i64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
+row_mapper! {
+    fn attempt_from_row(r) -> AttemptRecord {
     Ok(AttemptRecord {
         id: r.try_get("id")?,
         run_id: r.try_get("run_id")?,
@@ -869,16 +868,11 @@ where
         started_at: from_millis(r.try_get("started_at")?),
         finished_at: r.try_get::<Option<i64>, _>("finished_at")?.map(from_millis),
     })
+    }
 }
 
-fn approval_from_row<R: Row>(r: &R) -> Result<ApprovalRecord>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    Option<i64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
+row_mapper! {
+    fn approval_from_row(r) -> ApprovalRecord {
     let status: String = r.try_get("status")?;
     let request = parse_json(r.try_get("request")?, "approval request")?;
     Ok(ApprovalRecord {
@@ -894,4 +888,5 @@ where
         created_at: from_millis(r.try_get("created_at")?),
         decided_at: r.try_get::<Option<i64>, _>("decided_at")?.map(from_millis),
     })
+    }
 }

@@ -1,0 +1,160 @@
+//! Splitting a byte stream into lines with bounded memory.
+//!
+//! Logs can hold a 5 GB line (a minified bundle, a binary blob cat'ed by mistake);
+//! `BufRead::read_line` would try to hold it whole. The splitter hands out pieces
+//! of at most `max_piece` bytes instead, telling whether a piece ends its line, so a
+//! caller can stream every byte (the sanitizer) or keep just the head of each line
+//! (the analyzer). Bytes are decoded lossily: logs are not guaranteed UTF-8.
+
+use std::io::{self, BufRead};
+
+/// One piece of a line: the whole line when it fits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    /// The text, decoded lossily, without the line terminator.
+    pub text: String,
+    /// Whether this piece ends its line (false: more of the same line follows).
+    pub ends_line: bool,
+    /// Whether a `\n` terminated the line in the input (false at end of input).
+    pub newline: bool,
+}
+
+/// Splits a reader into line pieces of bounded size.
+pub struct LineSplitter<R> {
+    inner: R,
+    max_piece: usize,
+    buf: Vec<u8>,
+    done: bool,
+}
+
+impl<R: BufRead> LineSplitter<R> {
+    /// A splitter that never holds more than `max_piece` bytes of one line.
+    pub fn new(inner: R, max_piece: usize) -> Self {
+        LineSplitter {
+            inner,
+            max_piece: max_piece.max(64),
+            buf: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// The next piece, `None` at end of input.
+    pub fn next_piece(&mut self) -> io::Result<Option<Piece>> {
+        if self.done {
+            return Ok(None);
+        }
+        loop {
+            let available = match self.inner.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                self.done = true;
+                if self.buf.is_empty() {
+                    return Ok(None);
+                }
+                return Ok(Some(self.piece(true, false)));
+            }
+            let room = self.max_piece - self.buf.len();
+            let window = &available[..available.len().min(room)];
+            if let Some(pos) = memchr::memchr(b'\n', window) {
+                self.buf.extend_from_slice(&window[..pos]);
+                self.inner.consume(pos + 1);
+                return Ok(Some(self.piece(true, true)));
+            }
+            let taken = window.len();
+            self.buf.extend_from_slice(window);
+            self.inner.consume(taken);
+            if self.buf.len() >= self.max_piece {
+                return Ok(Some(self.cut_long_piece()));
+            }
+        }
+    }
+
+    fn piece(&mut self, ends_line: bool, newline: bool) -> Piece {
+        if ends_line && self.buf.last() == Some(&b'\r') {
+            self.buf.pop();
+        }
+        let text = String::from_utf8_lossy(&self.buf).into_owned();
+        self.buf.clear();
+        Piece {
+            text,
+            ends_line,
+            newline,
+        }
+    }
+
+    /// Cut an over-long piece, preferably after a space in its last 4 KiB so that a
+    /// secret is less likely to straddle two pieces, and never inside a UTF-8
+    /// sequence.
+    fn cut_long_piece(&mut self) -> Piece {
+        let tail_start = self.buf.len().saturating_sub(4096);
+        let mut cut = self.buf[tail_start..]
+            .iter()
+            .rposition(|&b| b == b' ' || b == b'\t')
+            .map(|p| tail_start + p + 1)
+            .unwrap_or(self.buf.len());
+        while cut > 0 && cut < self.buf.len() && (self.buf[cut] & 0xC0) == 0x80 {
+            cut -= 1;
+        }
+        if cut == 0 {
+            cut = self.buf.len();
+        }
+        // The remainder (at most 4 KiB) stays in the buffer, at the front of the
+        // next piece.
+        let rest = self.buf.split_off(cut);
+        let text = String::from_utf8_lossy(&self.buf).into_owned();
+        self.buf = rest;
+        Piece {
+            text,
+            ends_line: false,
+            newline: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(input: &[u8], max: usize) -> Vec<Piece> {
+        let mut s = LineSplitter::new(input, max);
+        let mut out = Vec::new();
+        while let Some(p) = s.next_piece().unwrap() {
+            out.push(p);
+        }
+        out
+    }
+
+    #[test]
+    fn splits_lines_and_strips_crlf() {
+        let p = pieces(b"a\r\nb\n\nc", 100);
+        let texts: Vec<_> = p.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, ["a", "b", "", "c"]);
+        assert!(p[0].newline && !p[3].newline);
+    }
+
+    #[test]
+    fn long_line_is_cut_into_bounded_pieces_that_add_up() {
+        let line: String = (0..10_000)
+            .map(|i| if i % 7 == 0 { ' ' } else { 'x' })
+            .collect();
+        let input = format!("{line}\nend\n");
+        let p = pieces(input.as_bytes(), 1000);
+        assert!(p.iter().all(|p| p.text.len() <= 1000));
+        let first: String = p
+            .iter()
+            .take_while(|p| p.text != "end")
+            .map(|p| p.text.as_str())
+            .collect();
+        assert_eq!(first, line);
+        assert_eq!(p.iter().filter(|p| p.ends_line).count(), 2);
+    }
+
+    #[test]
+    fn invalid_utf8_is_decoded_lossily() {
+        let p = pieces(b"ok \xff\xfe done\n", 100);
+        assert_eq!(p[0].text, "ok \u{fffd}\u{fffd} done");
+    }
+}

@@ -1,0 +1,874 @@
+//! Reading CI logs: files, stdin, gzip, GitHub's logs zip; and understanding the
+//! markup each CI system puts around the text.
+//!
+//! The triage should see what a person sees in the CI's web view: no ANSI colours,
+//! no carriage-return progress frames, no timestamps, no `##[group]` or
+//! `section_start:` markers — but each line must keep its original line number so
+//! that an excerpt can point back into the raw log. Sections (GitHub groups, GitLab
+//! sections, Buildkite `---`/`+++`/`~~~` headers, Travis folds) are kept as names
+//! on the lines, because "which step failed" is part of the answer.
+//!
+//! Every line is sanitized here, right after cleaning, so nothing downstream holds
+//! raw text.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::lines::LineSplitter;
+use crate::sanitize::{SanitizeReport, Sanitizer};
+
+/// Longest line kept for analysis; the rest of a longer line is dropped (and
+/// counted in [`Log::truncated_lines`]).
+pub const MAX_LINE: usize = 16 * 1024;
+
+/// Largest zip archive read (it is held in memory to reach its directory).
+pub const MAX_ZIP_BYTES: u64 = 256 << 20;
+
+/// Where a log comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A file on disk (plain, gzip or zip; detected from its first bytes).
+    File(PathBuf),
+    /// Standard input.
+    Stdin,
+    /// Bytes already in memory.
+    Bytes(Vec<u8>),
+}
+
+/// The CI system whose markup the log carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CiFormat {
+    /// GitHub Actions (timestamps, `##[group]`, `##[error]`).
+    GithubActions,
+    /// GitLab CI (`section_start:`/`section_end:`).
+    Gitlab,
+    /// Buildkite (`---`/`+++`/`~~~` headers, `_bk;t=` timestamps).
+    Buildkite,
+    /// Travis CI (`travis_fold`, `travis_time`).
+    Travis,
+    /// Jenkins (`[Pipeline]`, `Finished: FAILURE`).
+    Jenkins,
+    /// No CI markup recognised.
+    Plain,
+}
+
+/// What a line is, beyond its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineKind {
+    /// Ordinary output.
+    Output,
+    /// The CI flagged it as an error (`##[error]`, `::error`).
+    CiError,
+    /// The CI flagged it as a warning.
+    CiWarning,
+    /// A command the CI echoes before running it (`##[command]`, `$ cmd`).
+    Command,
+    /// A section header (group start, Buildkite header); the text is its name.
+    SectionStart,
+    /// A section end marker.
+    SectionEnd,
+}
+
+/// One cleaned, sanitized line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// 1-based line number in the original input (per file for zip archives).
+    pub number: u64,
+    /// The text without markup, sanitized.
+    pub text: String,
+    /// What the line is.
+    pub kind: LineKind,
+    /// Index into [`Log::sections`] of the innermost enclosing section.
+    pub section: Option<u32>,
+    /// Index into [`Log::files`] (zip archives hold one file per job or step).
+    pub file: u32,
+}
+
+/// A named part of the log: a step, group or fold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Section {
+    /// Its name as the CI shows it.
+    pub name: String,
+    /// Line number of its header.
+    pub start: u64,
+    /// Line number of its end, if the log closes it.
+    pub end: Option<u64>,
+}
+
+/// A whole log, read and cleaned.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Log {
+    /// The lines in order.
+    pub lines: Vec<LogLine>,
+    /// The CI markup recognised.
+    pub format: Option<CiFormat>,
+    /// Sections in order of appearance.
+    pub sections: Vec<Section>,
+    /// File names (one, empty, for a plain stream; entry names for a zip).
+    pub files: Vec<String>,
+    /// Bytes read (after decompression).
+    pub bytes: u64,
+    /// Lines longer than [`MAX_LINE`] whose tail was dropped.
+    pub truncated_lines: u64,
+    /// What the sanitizer removed.
+    pub sanitize: SanitizeReport,
+    /// Best-effort notes (truncated gzip, binary content, …).
+    pub warnings: Vec<String>,
+}
+
+impl Log {
+    /// The text of all lines, joined with newlines (already sanitized).
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        for l in &self.lines {
+            s.push_str(&l.text);
+            s.push('\n');
+        }
+        s
+    }
+}
+
+/// Errors reading a log.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file cannot be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path, or `-` for stdin.
+        path: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A zip archive that cannot be opened.
+    #[error("{path} looks like a zip archive but cannot be opened: {message}")]
+    BadZip {
+        /// The path.
+        path: String,
+        /// What the zip reader said.
+        message: String,
+    },
+}
+
+/// Options for reading.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Stop after this many bytes of (decompressed) input; 0 = no limit.
+    pub max_bytes: u64,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions { max_bytes: 4 << 30 }
+    }
+}
+
+/// Receives each cleaned, sanitized line, with the log read so far (sections,
+/// files, format).
+pub type LineSink<'a> = dyn FnMut(LogLine, &Log) + 'a;
+
+/// Reads, cleans and sanitizes a whole log into memory.
+pub fn read_log(
+    source: &Source,
+    sanitizer: &mut Sanitizer,
+    options: &ReadOptions,
+) -> Result<Log, ReadError> {
+    let mut lines = Vec::new();
+    let mut log = stream_log(source, sanitizer, options, &mut |line, _| lines.push(line))?;
+    log.lines = lines;
+    Ok(log)
+}
+
+/// Reads, cleans and sanitizes a log, handing each line to `sink` instead of
+/// keeping it: memory stays bounded whatever the log's size. The returned [`Log`]
+/// has everything but the lines.
+pub fn stream_log(
+    source: &Source,
+    sanitizer: &mut Sanitizer,
+    options: &ReadOptions,
+    sink: &mut LineSink<'_>,
+) -> Result<Log, ReadError> {
+    let name = match source {
+        Source::File(p) => p.display().to_string(),
+        Source::Stdin => "-".to_string(),
+        Source::Bytes(_) => "<memory>".to_string(),
+    };
+    let io_err = |source| ReadError::Io {
+        path: name.clone(),
+        source,
+    };
+    let input: Box<dyn BufRead + '_> = match source {
+        Source::File(p) => Box::new(BufReader::with_capacity(
+            256 * 1024,
+            File::open(p).map_err(io_err)?,
+        )),
+        Source::Stdin => Box::new(BufReader::with_capacity(256 * 1024, io::stdin())),
+        Source::Bytes(b) => Box::new(b.as_slice()),
+    };
+    stream_input(input, &name, sanitizer, options, sink)
+}
+
+/// Like [`stream_log`] over bytes in memory, without copying them.
+pub fn stream_bytes(
+    bytes: &[u8],
+    sanitizer: &mut Sanitizer,
+    options: &ReadOptions,
+    sink: &mut LineSink<'_>,
+) -> Result<Log, ReadError> {
+    stream_input(Box::new(bytes), "<memory>", sanitizer, options, sink)
+}
+
+fn stream_input(
+    mut input: Box<dyn BufRead + '_>,
+    name: &str,
+    sanitizer: &mut Sanitizer,
+    options: &ReadOptions,
+    sink: &mut LineSink<'_>,
+) -> Result<Log, ReadError> {
+    let io_err = |source| ReadError::Io {
+        path: name.to_string(),
+        source,
+    };
+    let head: Vec<u8> = input
+        .fill_buf()
+        .map_err(io_err)?
+        .iter()
+        .take(4)
+        .copied()
+        .collect();
+    let mut log = Log::default();
+    if head.starts_with(b"PK\x03\x04") {
+        // A zip's directory sits at its end, so the archive is held in memory:
+        // bounded, since GitHub's log archives are a few MiB.
+        let mut bytes = Vec::new();
+        input
+            .take(MAX_ZIP_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io_err)?;
+        if bytes.len() as u64 > MAX_ZIP_BYTES {
+            return Err(ReadError::BadZip {
+                path: name.to_string(),
+                message: format!(
+                    "archive larger than {} MiB; extract it and analyse the job logs one by one",
+                    MAX_ZIP_BYTES >> 20
+                ),
+            });
+        }
+        read_zip(name, bytes, sanitizer, &mut log, sink)?;
+    } else if head.starts_with(&[0x1f, 0x8b]) {
+        let decoder = flate2::bufread::MultiGzDecoder::new(input);
+        let reader = BufReader::with_capacity(256 * 1024, decoder);
+        read_stream(reader, String::new(), sanitizer, options, &mut log, sink);
+    } else {
+        read_stream(input, String::new(), sanitizer, options, &mut log, sink);
+    }
+    log.sanitize = sanitizer.report().clone();
+    Ok(log)
+}
+
+/// Reads a log from a path (convenience for [`read_log`] with default options).
+pub fn read_path(path: &Path, sanitizer: &mut Sanitizer) -> Result<Log, ReadError> {
+    read_log(
+        &Source::File(path.to_path_buf()),
+        sanitizer,
+        &ReadOptions::default(),
+    )
+}
+
+/// Reads a log from a string (tests, already-fetched text).
+pub fn read_str(text: &str, sanitizer: &mut Sanitizer) -> Log {
+    let mut log = Log::default();
+    let mut lines = Vec::new();
+    read_stream(
+        text.as_bytes(),
+        String::new(),
+        sanitizer,
+        &ReadOptions::default(),
+        &mut log,
+        &mut |line, _| lines.push(line),
+    );
+    log.lines = lines;
+    log.sanitize = sanitizer.report().clone();
+    log
+}
+
+fn read_zip(
+    name: &str,
+    bytes: Vec<u8>,
+    sanitizer: &mut Sanitizer,
+    log: &mut Log,
+    sink: &mut LineSink<'_>,
+) -> Result<(), ReadError> {
+    let bad = |e: zip::result::ZipError| ReadError::BadZip {
+        path: name.to_string(),
+        message: e.to_string(),
+    };
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(bad)?;
+    let mut names: Vec<String> = archive
+        .file_names()
+        .filter_map(Result::ok)
+        .filter(|n| !n.ends_with('/'))
+        .map(|n| n.to_string())
+        .collect();
+    // GitHub's run archive holds each job's whole log at the top level and the same
+    // text again split per step in a folder: prefer the whole logs.
+    if names.iter().any(|n| !n.contains('/')) {
+        names.retain(|n| !n.contains('/'));
+    }
+    names.sort_by_key(|a| natural_key(a));
+    for entry_name in names {
+        let entry = match archive.by_name(&entry_name) {
+            Ok(e) => e,
+            Err(e) => {
+                log.warnings
+                    .push(format!("zip entry {entry_name} skipped: {e}"));
+                continue;
+            }
+        };
+        let reader = BufReader::with_capacity(64 * 1024, entry);
+        read_stream(
+            reader,
+            entry_name,
+            sanitizer,
+            &ReadOptions { max_bytes: 0 },
+            log,
+            sink,
+        );
+    }
+    Ok(())
+}
+
+/// Sort key that puts `2_x` before `10_x`.
+fn natural_key(s: &str) -> (u64, String) {
+    let file = s.rsplit('/').next().unwrap_or(s);
+    let digits: String = file.chars().take_while(char::is_ascii_digit).collect();
+    (digits.parse().unwrap_or(u64::MAX), s.to_string())
+}
+
+fn read_stream<R: BufRead>(
+    input: R,
+    file_name: String,
+    sanitizer: &mut Sanitizer,
+    options: &ReadOptions,
+    log: &mut Log,
+    sink: &mut LineSink<'_>,
+) {
+    let file = log.files.len() as u32;
+    log.files.push(file_name);
+    let mut cleaner = Cleaner::new(file);
+    let mut splitter = LineSplitter::new(input, MAX_LINE);
+    let mut number = 0u64;
+    let mut skipping_tail = false;
+    let mut binary_lines = 0u64;
+    loop {
+        let piece = match splitter.next_piece() {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(e) => {
+                log.warnings.push(format!(
+                    "input ended early after line {number} ({e}); the analysis covers what was read"
+                ));
+                break;
+            }
+        };
+        log.bytes += piece.text.len() as u64 + u64::from(piece.newline);
+        if skipping_tail {
+            if piece.ends_line {
+                skipping_tail = false;
+            }
+            continue;
+        }
+        if !piece.ends_line {
+            skipping_tail = true;
+            log.truncated_lines += 1;
+        }
+        number += 1;
+        let bytes = piece.text.as_bytes();
+        if memchr::memchr(0, bytes).is_some()
+            || (memchr::memchr(0xEF, bytes).is_some() && piece.text.matches('\u{fffd}').count() > 8)
+        {
+            binary_lines += 1;
+        }
+        let line = cleaner.push(number, &piece.text, sanitizer, log);
+        sink(line, log);
+        if options.max_bytes > 0 && log.bytes >= options.max_bytes {
+            log.warnings.push(format!(
+                "stopped after {} bytes (limit); the analysis covers the beginning of the log",
+                log.bytes
+            ));
+            break;
+        }
+    }
+    if binary_lines > 0 {
+        log.warnings.push(format!(
+            "{binary_lines} lines look binary (NUL bytes or invalid UTF-8); decoded lossily"
+        ));
+    }
+    if log.format.is_none() && number > 0 {
+        log.format = Some(CiFormat::Plain);
+    }
+}
+
+/// Per-stream cleaning state: open sections and the format seen so far.
+struct Cleaner {
+    file: u32,
+    open: Vec<u32>,
+}
+
+impl Cleaner {
+    fn new(file: u32) -> Self {
+        Cleaner {
+            file,
+            open: Vec::new(),
+        }
+    }
+
+    fn push(
+        &mut self,
+        number: u64,
+        raw: &str,
+        sanitizer: &mut Sanitizer,
+        log: &mut Log,
+    ) -> LogLine {
+        let mut text = strip_ansi(raw);
+        // GitLab section markers end with `\r\x1b[0K`; read them before CR handling.
+        let mut gitlab_markers = Vec::new();
+        if has_marker(&text, "section_") {
+            text = take_gitlab_sections(&text, &mut gitlab_markers).into();
+            if !gitlab_markers.is_empty() {
+                log.format.get_or_insert(CiFormat::Gitlab);
+            }
+        }
+        let mut travis_markers = Vec::new();
+        if has_marker(&text, "travis_") {
+            text = take_travis_markers(&text, &mut travis_markers).into();
+            if !travis_markers.is_empty() {
+                log.format.get_or_insert(CiFormat::Travis);
+            }
+        }
+        let text = last_cr_frame(&text);
+        let (text, had_ts) = strip_timestamp(text);
+        if had_ts && log.format.is_none() {
+            log.format = Some(CiFormat::GithubActions);
+        }
+        let mut kind = LineKind::Output;
+        let mut body: &str = text;
+        let mut section_name: Option<String> = None;
+        let mut closes = false;
+
+        for m in travis_markers {
+            if let Some(name) = m.strip_prefix("travis_fold:start:") {
+                section_name = Some(name.to_string());
+            } else if m.starts_with("travis_fold:end:") {
+                closes = true;
+            }
+        }
+        for m in gitlab_markers {
+            match m {
+                GitlabMarker::Start(name) => section_name = Some(name),
+                GitlabMarker::End => closes = true,
+            }
+        }
+        if let Some(rest) = body.strip_prefix("##[") {
+            if let Some((tag, msg)) = rest.split_once(']') {
+                log.format.get_or_insert(CiFormat::GithubActions);
+                match tag {
+                    "group" => {
+                        kind = LineKind::SectionStart;
+                        section_name = Some(msg.to_string());
+                    }
+                    "endgroup" => {
+                        kind = LineKind::SectionEnd;
+                        closes = true;
+                    }
+                    "error" => kind = LineKind::CiError,
+                    "warning" => kind = LineKind::CiWarning,
+                    "command" => kind = LineKind::Command,
+                    _ => {}
+                }
+                body = msg;
+            }
+        } else if let Some(rest) = body.strip_prefix("::error") {
+            kind = LineKind::CiError;
+            body = rest.split_once("::").map(|(_, m)| m).unwrap_or(rest);
+        } else if let Some(name) = buildkite_header(body) {
+            log.format.get_or_insert(CiFormat::Buildkite);
+            kind = LineKind::SectionStart;
+            closes = !self.open.is_empty();
+            section_name = Some(name.to_string());
+            body = name;
+        } else if let Some(rest) = body.strip_prefix("[Pipeline] ") {
+            // Jenkins declarative pipelines: `{ (Stage)` opens a stage,
+            // `// stage` closes it; other braces are steps inside it.
+            log.format.get_or_insert(CiFormat::Jenkins);
+            if let Some(name) = rest.strip_prefix("{ (").and_then(|r| r.strip_suffix(')')) {
+                kind = LineKind::SectionStart;
+                section_name = Some(name.to_string());
+            } else if rest == "// stage" {
+                kind = LineKind::SectionEnd;
+                closes = true;
+            }
+        } else if log.format.is_none() && body.starts_with("Started by ") {
+            log.format = Some(CiFormat::Jenkins);
+        }
+        if let Some(rest) = body.strip_prefix("[command]") {
+            kind = LineKind::Command;
+            body = rest;
+        }
+        if body.starts_with("$ ") && kind == LineKind::Output {
+            kind = LineKind::Command;
+        }
+        if closes {
+            if let Some(idx) = self.open.pop() {
+                log.sections[idx as usize].end = Some(number);
+            }
+            if kind == LineKind::Output && section_name.is_none() && body.trim().is_empty() {
+                kind = LineKind::SectionEnd;
+            }
+        }
+        if let Some(name) = section_name {
+            let clean_name = sanitizer.sanitize_fragment(&name);
+            log.sections.push(Section {
+                name: clean_name,
+                start: number,
+                end: None,
+            });
+            self.open.push(log.sections.len() as u32 - 1);
+            if kind == LineKind::Output {
+                kind = LineKind::SectionStart;
+            }
+        }
+        let clean = sanitizer.sanitize_line(body).into_owned();
+        LogLine {
+            number,
+            text: clean,
+            kind,
+            section: self.open.last().copied(),
+            file: self.file,
+        }
+    }
+}
+
+enum GitlabMarker {
+    Start(String),
+    End,
+}
+
+/// Whether `text` contains `marker` (ASCII, ending in `_`): memchr on its last
+/// byte, which is rare in logs, instead of a generic substring search on every
+/// line.
+fn has_marker(text: &str, marker: &str) -> bool {
+    let (b, m) = (text.as_bytes(), marker.as_bytes());
+    memchr::memchr_iter(m[m.len() - 1], b).any(|i| i + 1 >= m.len() && b[..=i].ends_with(m))
+}
+
+/// Removes `section_start:<ts>:<name>[opts]` / `section_end:<ts>:<name>` markers.
+fn take_gitlab_sections(text: &str, markers: &mut Vec<GitlabMarker>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let start = rest.find("section_start:");
+        let end = rest.find("section_end:");
+        let (pos, is_start) = match (start, end) {
+            (Some(s), Some(e)) if e < s => (e, false),
+            (Some(s), _) => (s, true),
+            (None, Some(e)) => (e, false),
+            (None, None) => break,
+        };
+        let tag_len = if is_start { 14 } else { 12 };
+        let after = &rest[pos + tag_len..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || after.as_bytes().get(digits) != Some(&b':') {
+            out.push_str(&rest[..pos + tag_len]);
+            rest = after;
+            continue;
+        }
+        let name_part = &after[digits + 1..];
+        let name_len = name_part
+            .find(|c: char| c == '\r' || c == '[' || c.is_whitespace())
+            .unwrap_or(name_part.len());
+        let mut consumed = name_len;
+        if name_part[name_len..].starts_with('[') {
+            consumed += name_part[name_len..].find(']').map(|p| p + 1).unwrap_or(0);
+        }
+        out.push_str(&rest[..pos]);
+        markers.push(if is_start {
+            GitlabMarker::Start(name_part[..name_len].to_string())
+        } else {
+            GitlabMarker::End
+        });
+        rest = &name_part[consumed..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Removes `travis_fold:…` and `travis_time:…` markers (each ends at a CR).
+fn take_travis_markers(text: &str, markers: &mut Vec<String>) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    for segment in text.split('\r') {
+        let t = segment.trim_start();
+        if t.starts_with("travis_fold:") || t.starts_with("travis_time:") {
+            let end = t.find(char::is_whitespace).unwrap_or(t.len());
+            markers.push(t[..end].to_string());
+            let rest = t[end..].trim_start();
+            if !rest.is_empty() {
+                kept.push(rest);
+            }
+        } else {
+            kept.push(segment);
+        }
+    }
+    kept.join("\r")
+}
+
+fn buildkite_header(body: &str) -> Option<&str> {
+    for p in ["--- ", "+++ ", "~~~ "] {
+        if let Some(name) = body.strip_prefix(p) {
+            let name = name.trim();
+            // Nor is Go's `--- FAIL: TestX` or a diff header (`--- a/src/x.rs`).
+            let not_a_header = [
+                "a/", "b/", "/", "FAIL:", "PASS:", "SKIP:", "expected", "actual",
+            ];
+            if name.is_empty() || not_a_header.iter().any(|p| name.starts_with(p)) {
+                return None;
+            }
+            return Some(name);
+        }
+    }
+    None
+}
+
+/// Removes ANSI escape sequences (CSI, OSC, Buildkite's `ESC _bk;t=…BEL` APC) and
+/// other C0 controls except tab and CR.
+pub fn strip_ansi(s: &str) -> std::borrow::Cow<'_, str> {
+    // The controls that logs carry: ESC (colours, cursor moves, Buildkite's
+    // timestamps), BEL, BS and NUL. Checked with memchr because every line comes
+    // through here; rarer controls are removed whenever one of these is present.
+    let b = s.as_bytes();
+    if memchr::memchr3(0x1b, 0x07, 0x08, b).is_none() && memchr::memchr(0, b).is_none() {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            match chars.peek().copied() {
+                Some('[') => {
+                    chars.next();
+                    // Parameters and intermediates, then one final byte 0x40–0x7e.
+                    for c in chars.by_ref() {
+                        if ('\u{40}'..='\u{7e}').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') | Some('_') | Some('P') | Some('^') => {
+                    chars.next();
+                    // String until BEL or ESC \.
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' {
+                            break;
+                        }
+                        if c == '\u{1b}' {
+                            if chars.peek() == Some(&'\\') {
+                                chars.next();
+                            }
+                            break;
+                        }
+                    }
+                }
+                Some(_) => {
+                    chars.next();
+                }
+                None => {}
+            }
+        } else if c == '\t' || c == '\r' || !c.is_control() {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A line redrawn with carriage returns shows only its last frame.
+fn last_cr_frame(s: &str) -> &str {
+    if !s.contains('\r') {
+        return s;
+    }
+    s.rsplit('\r').find(|f| !f.trim().is_empty()).unwrap_or("")
+}
+
+/// Strips a leading ISO-8601 timestamp (`2024-05-01T12:00:00.1234567Z `) as GitHub
+/// prints before every line.
+fn strip_timestamp(s: &str) -> (&str, bool) {
+    let b = s.as_bytes();
+    if b.len() >= 20
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && let Some(sp) = b[..b.len().min(40)].iter().position(|&c| c == b' ')
+        && (s[..sp].ends_with('Z') || s[..sp].contains('+'))
+    {
+        return (&s[sp + 1..], true);
+    }
+    (s, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Log {
+        read_str(text, &mut Sanitizer::default())
+    }
+
+    #[test]
+    fn github_actions_groups_errors_and_timestamps() {
+        let log = read(
+            "2024-05-01T10:00:00.0000000Z ##[group]Run cargo test\n\
+             2024-05-01T10:00:01.0000000Z \x1b[1;31merror\x1b[0m: boom\n\
+             2024-05-01T10:00:02.0000000Z ##[endgroup]\n\
+             2024-05-01T10:00:03.0000000Z ##[error]Process completed with exit code 101.\n",
+        );
+        assert_eq!(log.format, Some(CiFormat::GithubActions));
+        assert_eq!(log.lines[1].text, "error: boom");
+        assert_eq!(log.lines[1].section, Some(0));
+        assert_eq!(log.sections[0].name, "Run cargo test");
+        assert_eq!(log.sections[0].end, Some(3));
+        assert_eq!(log.lines[3].kind, LineKind::CiError);
+        assert_eq!(log.lines[3].text, "Process completed with exit code 101.");
+        assert_eq!(log.lines[3].number, 4);
+    }
+
+    #[test]
+    fn gitlab_sections() {
+        let log = read(
+            "\x1b[0Ksection_start:1700000000:step_script\r\x1b[0K\x1b[0K\x1b[36;1mExecuting \"step_script\"\x1b[0;m\n\
+             $ make test\n\
+             make: *** [test] Error 1\n\
+             section_end:1700000009:step_script\r\x1b[0K\n",
+        );
+        assert_eq!(log.format, Some(CiFormat::Gitlab));
+        assert_eq!(log.sections[0].name, "step_script");
+        assert_eq!(log.sections[0].end, Some(4));
+        assert_eq!(log.lines[0].text, "Executing \"step_script\"");
+        assert_eq!(log.lines[1].kind, LineKind::Command);
+    }
+
+    #[test]
+    fn buildkite_headers_and_timestamps() {
+        let log = read(
+            "\x1b_bk;t=1700000000000\x07~~~ Preparing\n\
+             \x1b_bk;t=1700000000100\x07--- :rust: Test\n\
+             \x1b_bk;t=1700000000200\x07test failed\n",
+        );
+        assert_eq!(log.format, Some(CiFormat::Buildkite));
+        assert_eq!(log.sections.len(), 2);
+        assert_eq!(log.sections[0].end, Some(2));
+        assert_eq!(log.lines[2].text, "test failed");
+        assert_eq!(log.lines[2].section, Some(1));
+    }
+
+    #[test]
+    fn travis_folds_and_progress_bars() {
+        let log = read(
+            "travis_fold:start:install\r\x1b[0Ktravis_time:start:0a1b\r\x1b[0K$ npm ci\n\
+             10%\r50%\r100% done\n\
+             travis_fold:end:install\r\x1b[0K\n",
+        );
+        assert_eq!(log.format, Some(CiFormat::Travis));
+        assert_eq!(log.sections[0].name, "install");
+        assert_eq!(log.lines[1].text, "100% done");
+    }
+
+    #[test]
+    fn jenkins_stages() {
+        let log = read(
+            "Started by user admin\n[Pipeline] stage\n[Pipeline] { (Build)\n[Pipeline] sh\n+ make\nmake: *** [all] Error 2\n[Pipeline] }\n[Pipeline] // stage\nFinished: FAILURE\n",
+        );
+        assert_eq!(log.format, Some(CiFormat::Jenkins));
+        assert_eq!(log.sections[0].name, "Build");
+        assert_eq!(log.sections[0].end, Some(8));
+        assert_eq!(log.lines[5].section, Some(0));
+        assert_eq!(log.lines[8].section, None);
+    }
+
+    #[test]
+    fn gzip_and_zip_inputs() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"hello\nworld\n").unwrap();
+        let bytes = gz.finish().unwrap();
+        let log = read_log(
+            &Source::Bytes(bytes.clone()),
+            &mut Sanitizer::default(),
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(log.lines.len(), 2);
+        // Truncated gzip: best effort with a warning, no panic.
+        let cut = bytes[..bytes.len() - 6].to_vec();
+        let log = read_log(
+            &Source::Bytes(cut),
+            &mut Sanitizer::default(),
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        assert!(!log.warnings.is_empty());
+
+        let mut zw = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default();
+        zw.start_file("build/2_Test.txt", opts).unwrap();
+        zw.write_all(b"step log\n").unwrap();
+        zw.start_file("10_lint.txt", opts).unwrap();
+        zw.write_all(b"lint a\n").unwrap();
+        zw.start_file("2_build.txt", opts).unwrap();
+        zw.write_all(b"build a\nbuild b\n").unwrap();
+        let zip_bytes = zw.finish().unwrap().into_inner();
+        let log = read_log(
+            &Source::Bytes(zip_bytes),
+            &mut Sanitizer::default(),
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(log.files, ["2_build.txt", "10_lint.txt"]);
+        assert_eq!(log.lines.len(), 3);
+        assert_eq!(log.lines[2].number, 1);
+        assert_eq!(log.lines[2].file, 1);
+    }
+
+    #[test]
+    fn secrets_are_gone_before_lines_are_kept() {
+        let log = read(
+            "2024-05-01T10:00:00.0000000Z export TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789\n",
+        );
+        assert!(!log.text().contains("ghp_abc"));
+        assert_eq!(log.sanitize.redactions, 1);
+    }
+
+    #[test]
+    fn timestamp_like_prefix_with_multibyte_text_does_not_panic() {
+        let log = read("2024-01-01T00:00:00ééééééééééééééééééééé\n2024-01-01T00:00:00.0Z ✓ ok\n");
+        assert_eq!(log.lines[1].text, "✓ ok");
+    }
+
+    #[test]
+    fn binary_garbage_does_not_panic() {
+        let bytes: Vec<u8> = (0..20_000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        let log = read_log(
+            &Source::Bytes(bytes),
+            &mut Sanitizer::default(),
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        assert!(!log.warnings.is_empty());
+    }
+}

@@ -1,0 +1,1052 @@
+//! The sanitizer: removes secrets from text before Medic stores, prints, sends or
+//! posts it.
+//!
+//! Every path that lets log text leave the process goes through here, so it has to
+//! be cheap on ordinary lines and safe on hostile ones:
+//! - one Aho-Corasick automaton over the rules' keywords decides which rules can
+//!   match a line; a rule whose keywords are absent costs nothing, so adding rules
+//!   does not slow down ordinary lines. A rule's regex is compiled the first time
+//!   one of its keywords is seen;
+//! - text is processed line by line with bounded memory; the only state across
+//!   lines is whether we are inside a multi-line private key block;
+//! - the output is idempotent: a redaction marker never matches again, and e-mail
+//!   and IP masks are shaped so that their own patterns no longer match them;
+//! - the report counts redactions per rule and never holds a value.
+
+pub mod rules;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, Write};
+use std::sync::{Arc, OnceLock};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use regex::{Regex, RegexBuilder};
+use serde::{Deserialize, Serialize};
+
+use crate::lines::LineSplitter;
+use rules::{RuleSpec, Validator};
+
+/// The text that replaces a secret: `[REDACTED:<rule id>]`.
+pub const MARKER_PREFIX: &str = "[REDACTED:";
+
+/// How e-mail addresses or IP addresses are masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MaskMode {
+    /// Leave them as they are.
+    Keep,
+    /// Keep enough to be useful: `j***@example.com`, `203.0.x.x`.
+    #[default]
+    Partial,
+    /// Replace them with a redaction marker.
+    Full,
+}
+
+/// A user-defined secret pattern, from configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomPattern {
+    /// Identifier shown in reports and markers (e.g. `acme-license`).
+    pub id: String,
+    /// Regular expression; the first capturing group is the secret if there is one.
+    pub pattern: String,
+    /// Literals that occur in every match (any case). Without keywords the pattern
+    /// runs on every line.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// Minimum Shannon entropy of the secret (bits per byte); 0 disables.
+    #[serde(default)]
+    pub min_entropy: f32,
+}
+
+/// Sanitizer settings as written in configuration (`sanitize:` section).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SanitizeConfig {
+    /// How to mask e-mail addresses (default: partial).
+    #[serde(default)]
+    pub email: MaskMode,
+    /// How to mask public IP addresses (default: partial; private ones are kept).
+    #[serde(default)]
+    pub ip: MaskMode,
+    /// Extra secret patterns.
+    #[serde(default)]
+    pub patterns: Vec<CustomPattern>,
+    /// Regular expressions for values that must never be redacted (matched against
+    /// the would-be secret, e.g. a known test token).
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
+
+/// Errors building a sanitizer from configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum SanitizeError {
+    /// A custom pattern or allow-list entry is not a valid regular expression.
+    #[error("sanitize: {what} `{id}` is not a valid regular expression: {message}")]
+    BadPattern {
+        /// `pattern` or `allow`.
+        what: &'static str,
+        /// The pattern's id, or the allow entry itself.
+        id: String,
+        /// The regex engine's message.
+        message: String,
+    },
+    /// Two patterns share an id.
+    #[error("sanitize: pattern id `{0}` is used twice")]
+    DuplicateId(String),
+}
+
+/// What the sanitizer did, without any value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SanitizeReport {
+    /// Lines seen.
+    pub lines: u64,
+    /// Lines that had at least one redaction or mask.
+    pub lines_changed: u64,
+    /// Total redactions and masks.
+    pub redactions: u64,
+    /// Redactions per rule id (`email` and `ip` for masks).
+    pub by_type: BTreeMap<String, u64>,
+}
+
+impl SanitizeReport {
+    /// Adds another report's counts to this one.
+    pub fn merge(&mut self, other: &SanitizeReport) {
+        self.lines += other.lines;
+        self.lines_changed += other.lines_changed;
+        self.redactions += other.redactions;
+        for (k, v) in &other.by_type {
+            *self.by_type.entry(k.clone()).or_default() += v;
+        }
+    }
+}
+
+struct CompiledRule {
+    spec: RuleSpec,
+    regex: OnceLock<Option<Regex>>,
+}
+
+impl CompiledRule {
+    fn regex(&self) -> Option<&Regex> {
+        self.regex
+            .get_or_init(|| {
+                RegexBuilder::new(&self.spec.pattern)
+                    .size_limit(1 << 23)
+                    .dfa_size_limit(1 << 23)
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+    }
+}
+
+/// The compiled rule set: immutable and shared between sanitizers.
+pub struct RuleSet {
+    rules: Vec<CompiledRule>,
+    /// Case-insensitive keywords.
+    prefilter: AhoCorasick,
+    /// For each keyword of the prefilter, the rules it enables.
+    keyword_rules: Vec<Vec<u32>>,
+    /// Case-sensitive keywords (short prefixes such as `SK`, `AKIA`).
+    exact_prefilter: AhoCorasick,
+    exact_keyword_rules: Vec<Vec<u32>>,
+    /// Rules without keywords (custom ones only): run on every line.
+    always: Vec<u32>,
+    allow: Vec<Regex>,
+    private_key_rule: Option<u32>,
+}
+
+impl std::fmt::Debug for RuleSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleSet")
+            .field("rules", &self.rules.len())
+            .finish()
+    }
+}
+
+impl RuleSet {
+    /// Builds a rule set from the built-in rules plus configuration.
+    pub fn new(config: &SanitizeConfig) -> Result<RuleSet, SanitizeError> {
+        let mut specs = rules::builtin();
+        for custom in &config.patterns {
+            RegexBuilder::new(&custom.pattern)
+                .size_limit(1 << 23)
+                .build()
+                .map_err(|e| SanitizeError::BadPattern {
+                    what: "pattern",
+                    id: custom.id.clone(),
+                    message: e.to_string(),
+                })?;
+            if specs.iter().any(|s| s.id == custom.id) {
+                return Err(SanitizeError::DuplicateId(custom.id.clone()));
+            }
+            specs.push(RuleSpec {
+                id: custom.id.clone(),
+                keywords: custom
+                    .keywords
+                    .iter()
+                    .filter(|k| !k.is_empty())
+                    .map(|k| k.to_ascii_lowercase())
+                    .collect(),
+                pattern: custom.pattern.clone(),
+                min_entropy: custom.min_entropy,
+                validate: Validator::None,
+                exact_case: false,
+                precheck: rules::Precheck::None,
+            });
+        }
+        let allow = config
+            .allow
+            .iter()
+            .map(|a| {
+                Regex::new(a).map_err(|e| SanitizeError::BadPattern {
+                    what: "allow",
+                    id: a.clone(),
+                    message: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RuleSet::from_specs(specs, allow))
+    }
+
+    /// The built-in rules with default settings, built once per process.
+    pub fn builtin() -> Arc<RuleSet> {
+        static BUILTIN: OnceLock<Arc<RuleSet>> = OnceLock::new();
+        BUILTIN
+            .get_or_init(|| Arc::new(RuleSet::from_specs(rules::builtin(), Vec::new())))
+            .clone()
+    }
+
+    fn from_specs(specs: Vec<RuleSpec>, allow: Vec<Regex>) -> RuleSet {
+        let mut keywords: Vec<String> = Vec::new();
+        let mut keyword_rules: Vec<Vec<u32>> = Vec::new();
+        let mut exact_keywords: Vec<String> = Vec::new();
+        let mut exact_keyword_rules: Vec<Vec<u32>> = Vec::new();
+        let mut always = Vec::new();
+        let mut private_key_rule = None;
+        for (i, spec) in specs.iter().enumerate() {
+            let i = i as u32;
+            if spec.id == "private-key" {
+                private_key_rule = Some(i);
+            }
+            if spec.keywords.is_empty() {
+                always.push(i);
+            }
+            let (words, rules_of) = if spec.exact_case {
+                (&mut exact_keywords, &mut exact_keyword_rules)
+            } else {
+                (&mut keywords, &mut keyword_rules)
+            };
+            for k in &spec.keywords {
+                match words.iter().position(|x| x == k) {
+                    Some(p) => rules_of[p].push(i),
+                    None => {
+                        words.push(k.clone());
+                        rules_of.push(vec![i]);
+                    }
+                }
+            }
+        }
+        // A full DFA: overlapping search cannot use the fast literal prefilters,
+        // so one table lookup per byte is what keeps the gate cheap.
+        let prefilter = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .kind(Some(AhoCorasickKind::DFA))
+            .match_kind(MatchKind::Standard)
+            .build(&keywords)
+            .expect("keywords are plain literals");
+        let exact_prefilter = AhoCorasickBuilder::new()
+            .kind(Some(AhoCorasickKind::DFA))
+            .match_kind(MatchKind::Standard)
+            .build(&exact_keywords)
+            .expect("keywords are plain literals");
+        RuleSet {
+            rules: specs
+                .into_iter()
+                .map(|spec| CompiledRule {
+                    spec,
+                    regex: OnceLock::new(),
+                })
+                .collect(),
+            prefilter,
+            keyword_rules,
+            exact_prefilter,
+            exact_keyword_rules,
+            always,
+            allow,
+            private_key_rule,
+        }
+    }
+
+    /// Number of rules (built-in and custom).
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether the set has no rule (never true for a built set).
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The rule ids, in priority order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.spec.id.as_str())
+    }
+}
+
+/// Removes secrets from text, line by line. Holds the multi-line state (private key
+/// blocks) and the running report, so use one sanitizer per stream.
+pub struct Sanitizer {
+    rules: Arc<RuleSet>,
+    email: MaskMode,
+    ip: MaskMode,
+    in_private_key: bool,
+    report: SanitizeReport,
+    candidates: Vec<u64>,
+    spans: Vec<Span>,
+}
+
+impl std::fmt::Debug for Sanitizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sanitizer")
+            .field("rules", &self.rules.len())
+            .field("email", &self.email)
+            .field("ip", &self.ip)
+            .finish()
+    }
+}
+
+impl Default for Sanitizer {
+    fn default() -> Self {
+        Sanitizer::with_rules(RuleSet::builtin(), MaskMode::Partial, MaskMode::Partial)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    kind: SpanKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SpanKind {
+    Rule(u32),
+    Email,
+    Ip,
+}
+
+impl Sanitizer {
+    /// A sanitizer with the built-in rules plus the configuration's patterns,
+    /// allow-list and masking modes.
+    pub fn new(config: &SanitizeConfig) -> Result<Sanitizer, SanitizeError> {
+        let rules = if config.patterns.is_empty() && config.allow.is_empty() {
+            RuleSet::builtin()
+        } else {
+            Arc::new(RuleSet::new(config)?)
+        };
+        Ok(Sanitizer::with_rules(rules, config.email, config.ip))
+    }
+
+    /// A sanitizer over an existing (shared) rule set.
+    pub fn with_rules(rules: Arc<RuleSet>, email: MaskMode, ip: MaskMode) -> Sanitizer {
+        let words = rules.len().div_ceil(64);
+        Sanitizer {
+            rules,
+            email,
+            ip,
+            in_private_key: false,
+            report: SanitizeReport::default(),
+            candidates: vec![0; words],
+            spans: Vec::new(),
+        }
+    }
+
+    /// The report so far.
+    pub fn report(&self) -> &SanitizeReport {
+        &self.report
+    }
+
+    /// Takes the report, leaving an empty one.
+    pub fn take_report(&mut self) -> SanitizeReport {
+        std::mem::take(&mut self.report)
+    }
+
+    /// Sanitizes a whole text (any number of lines). Line terminators are kept.
+    pub fn sanitize_text(&mut self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        for piece in text.split_inclusive('\n') {
+            let (line, nl) = match piece.strip_suffix('\n') {
+                Some(l) => (l, "\n"),
+                None => (piece, ""),
+            };
+            let (line, cr) = match line.strip_suffix('\r') {
+                Some(l) => (l, "\r"),
+                None => (line, ""),
+            };
+            out.push_str(&self.sanitize_line(line));
+            out.push_str(cr);
+            out.push_str(nl);
+        }
+        out
+    }
+
+    /// Copies `input` to `out` with secrets removed, in bounded memory (lines longer
+    /// than 1 MiB are processed in pieces). Invalid UTF-8 is replaced by U+FFFD.
+    pub fn sanitize_stream<R: BufRead, W: Write>(
+        &mut self,
+        input: R,
+        mut out: W,
+    ) -> io::Result<()> {
+        let mut splitter = LineSplitter::new(input, 1 << 20);
+        while let Some(piece) = splitter.next_piece()? {
+            let clean = self.sanitize_line(&piece.text);
+            out.write_all(clean.as_bytes())?;
+            if piece.newline {
+                out.write_all(b"\n")?;
+            }
+        }
+        out.flush()
+    }
+
+    /// Sanitizes a fragment that is not a line of its own (a section name): the
+    /// report counts its redactions but not a line.
+    pub fn sanitize_fragment(&mut self, text: &str) -> String {
+        let (lines, changed) = (self.report.lines, self.report.lines_changed);
+        let out = self.sanitize_line(text).into_owned();
+        self.report.lines = lines;
+        self.report.lines_changed = changed;
+        out
+    }
+
+    /// Sanitizes one line (without its terminator).
+    pub fn sanitize_line<'a>(&mut self, line: &'a str) -> Cow<'a, str> {
+        self.report.lines += 1;
+        if self.in_private_key
+            && let Some(done) = self.private_key_continuation(line)
+        {
+            return done;
+        }
+        self.spans.clear();
+        self.find_rule_spans(line);
+        if self.email != MaskMode::Keep && memchr::memchr(b'@', line.as_bytes()).is_some() {
+            find_emails(line, &mut self.spans);
+        }
+        if self.ip != MaskMode::Keep {
+            find_ips(line, &mut self.spans);
+        }
+        if self.spans.is_empty() {
+            return Cow::Borrowed(line);
+        }
+        Cow::Owned(self.apply_spans(line))
+    }
+
+    fn find_rule_spans(&mut self, line: &str) {
+        let rules = Arc::clone(&self.rules);
+        for w in self.candidates.iter_mut() {
+            *w = 0;
+        }
+        let mut any = false;
+        for m in rules.prefilter.find_overlapping_iter(line) {
+            for &r in &rules.keyword_rules[m.pattern().as_usize()] {
+                self.candidates[(r / 64) as usize] |= 1 << (r % 64);
+                any = true;
+            }
+        }
+        for m in rules.exact_prefilter.find_overlapping_iter(line) {
+            for &r in &rules.exact_keyword_rules[m.pattern().as_usize()] {
+                self.candidates[(r / 64) as usize] |= 1 << (r % 64);
+                any = true;
+            }
+        }
+        for &r in &rules.always {
+            if rules.rules[r as usize].spec.precheck.allows(line) {
+                self.candidates[(r / 64) as usize] |= 1 << (r % 64);
+                any = true;
+            }
+        }
+        if !any {
+            return;
+        }
+        let markers = marker_ranges(line);
+        for (word_index, &word) in self.candidates.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let bit = bits.trailing_zeros();
+                bits &= bits - 1;
+                let idx = word_index as u32 * 64 + bit;
+                let rule = &rules.rules[idx as usize];
+                let Some(regex) = rule.regex() else { continue };
+                for caps in regex.captures_iter(line) {
+                    let whole = caps.get(0).expect("group 0 always matches");
+                    let secret = caps.iter().skip(1).flatten().next().unwrap_or(whole);
+                    let (start, end) = (secret.start(), secret.end());
+                    if start == end {
+                        continue;
+                    }
+                    if markers.iter().any(|&(ms, me)| start < me && ms < end) {
+                        continue;
+                    }
+                    let value = &line[start..end];
+                    if !accept(&rule.spec, value, &rules.allow) {
+                        continue;
+                    }
+                    if Some(idx) == rules.private_key_rule && !whole.as_str().contains("-----END") {
+                        self.in_private_key = true;
+                    }
+                    self.spans.push(Span {
+                        start,
+                        end,
+                        kind: SpanKind::Rule(idx),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Inside a multi-line private key: redacts body lines and the END line; returns
+    /// `None` when the line no longer looks like part of a key (then the block is
+    /// over and the line is processed normally).
+    fn private_key_continuation<'a>(&mut self, line: &'a str) -> Option<Cow<'a, str>> {
+        if let Some(pos) = line.find("-----END") {
+            let end = line[pos + 8..]
+                .find("-----")
+                .map(|p| pos + 8 + p + 5)
+                .unwrap_or(line.len());
+            self.in_private_key = false;
+            self.report.lines_changed += 1;
+            let mut out = String::with_capacity(line.len());
+            out.push_str(MARKER_PREFIX);
+            out.push_str("private-key]");
+            let rest = &line[end..];
+            // Whatever follows the END marker is ordinary text.
+            let rest = self.sanitize_line(rest).into_owned();
+            self.report.lines -= 1;
+            out.push_str(&rest);
+            return Some(Cow::Owned(out));
+        }
+        if looks_like_key_body(line) {
+            if strip_log_prefix(line).trim().is_empty() {
+                return Some(Cow::Borrowed(line));
+            }
+            self.report.lines_changed += 1;
+            return Some(Cow::Owned(format!("{MARKER_PREFIX}private-key]")));
+        }
+        self.in_private_key = false;
+        None
+    }
+
+    fn apply_spans(&mut self, line: &str) -> String {
+        self.spans
+            .sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+        // Merge overlapping spans; a rule span beats an e-mail/IP mask.
+        let mut merged: Vec<Span> = Vec::with_capacity(self.spans.len());
+        for s in self.spans.drain(..) {
+            match merged.last_mut() {
+                Some(last) if s.start < last.end => {
+                    let s_is_rule = matches!(s.kind, SpanKind::Rule(_));
+                    let last_is_rule = matches!(last.kind, SpanKind::Rule(_));
+                    if last_is_rule || !s_is_rule {
+                        if last_is_rule && s_is_rule {
+                            last.end = last.end.max(s.end);
+                        }
+                    } else {
+                        *last = s;
+                    }
+                }
+                _ => merged.push(s),
+            }
+        }
+        let mut out = String::with_capacity(line.len() + 16);
+        let mut pos = 0;
+        for s in &merged {
+            out.push_str(&line[pos..s.start]);
+            let value = &line[s.start..s.end];
+            let id: &str = match s.kind {
+                SpanKind::Rule(i) => &self.rules.rules[i as usize].spec.id,
+                SpanKind::Email => "email",
+                SpanKind::Ip => "ip",
+            };
+            match (s.kind, self.email, self.ip) {
+                (SpanKind::Email, MaskMode::Partial, _) => mask_email(value, &mut out),
+                (SpanKind::Ip, _, MaskMode::Partial) => mask_ip(value, &mut out),
+                _ => {
+                    out.push_str(MARKER_PREFIX);
+                    out.push_str(id);
+                    out.push(']');
+                }
+            }
+            *self.report.by_type.entry(id.to_string()).or_default() += 1;
+            self.report.redactions += 1;
+            pos = s.end;
+        }
+        out.push_str(&line[pos..]);
+        self.report.lines_changed += 1;
+        out
+    }
+}
+
+/// Byte ranges of redaction markers already in the line: never redacted again.
+fn marker_ranges(line: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    // Most lines have no `[` at all: one memchr instead of a substring search.
+    if !memchr::memchr_iter(b'[', line.as_bytes())
+        .any(|i| line.as_bytes()[i..].starts_with(MARKER_PREFIX.as_bytes()))
+    {
+        return out;
+    }
+    let mut from = 0;
+    while let Some(p) = line[from..].find(MARKER_PREFIX) {
+        let start = from + p;
+        let end = line[start..]
+            .find(']')
+            .map(|e| start + e + 1)
+            .unwrap_or(line.len());
+        out.push((start, end));
+        from = end;
+    }
+    out
+}
+
+fn accept(spec: &RuleSpec, value: &str, allow: &[Regex]) -> bool {
+    if spec.min_entropy > 0.0 && shannon_entropy(value) < spec.min_entropy {
+        return false;
+    }
+    match spec.validate {
+        Validator::None => {}
+        Validator::JwtHeader => {
+            let header = value.split('.').next().unwrap_or("");
+            match base64url_decode(header) {
+                Some(bytes) => {
+                    if !serde_json::from_slice::<serde_json::Value>(&bytes)
+                        .is_ok_and(|v| v.is_object())
+                    {
+                        return false;
+                    }
+                }
+                None => return false,
+            }
+        }
+        Validator::NotPlaceholder => {
+            if is_placeholder(value) {
+                return false;
+            }
+        }
+    }
+    !allow.iter().any(|a| a.is_match(value))
+}
+
+/// Values that name a secret rather than hold one: variables, templates, masks.
+fn is_placeholder(value: &str) -> bool {
+    let v = value.trim_matches(|c| c == '"' || c == '\'' || c == '`');
+    if v.is_empty() {
+        return true;
+    }
+    let lower = v.to_ascii_lowercase();
+    if v.starts_with('$')
+        || v.starts_with("{{")
+        || v.starts_with('%')
+        || v.starts_with('<')
+        || v.starts_with("#{")
+        || v.starts_with("@")
+        || lower.starts_with("env.")
+        || lower.starts_with("secrets.")
+        || lower.starts_with("process.env")
+        || lower.starts_with("os.environ")
+        || lower.starts_with("os.getenv")
+    {
+        return true;
+    }
+    if [
+        "insert_",
+        "your_",
+        "your-",
+        "_here",
+        "-here",
+        "replace_me",
+        "placeholder",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
+    {
+        return true;
+    }
+    // Code echoed in a log (`token = tokens.get(i);`), not a value.
+    if (v.contains('(') && v.ends_with(')'))
+        || lower.starts_with("this.")
+        || lower.starts_with("self.")
+    {
+        return true;
+    }
+    // An environment variable's name (`GITHUB_TOKEN`), not its value.
+    if v.len() <= 64
+        && v.contains('_')
+        && v.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return true;
+    }
+    let first = v.chars().next().unwrap_or(' ');
+    if v.chars().all(|c| c == first) {
+        return true;
+    }
+    if v.chars()
+        .all(|c| matches!(c, '*' | 'x' | 'X' | '.' | '#' | '-'))
+    {
+        return true;
+    }
+    matches!(
+        lower.as_str(),
+        "true"
+            | "false"
+            | "null"
+            | "none"
+            | "nil"
+            | "undefined"
+            | "required"
+            | "optional"
+            | "string"
+            | "str"
+            | "bool"
+            | "boolean"
+            | "number"
+            | "int"
+            | "object"
+            | "redacted"
+            | "masked"
+            | "hidden"
+            | "not set"
+            | "unset"
+            | "empty"
+    )
+}
+
+/// Shannon entropy in bits per byte.
+pub fn shannon_entropy(s: &str) -> f32 {
+    let bytes = s.as_bytes();
+    if bytes.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &b in bytes {
+        counts[b as usize] += 1;
+    }
+    let n = bytes.len() as f32;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f32 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+fn base64url_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim_end_matches('=');
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        } as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+fn email_regex() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b")
+            .expect("valid e-mail regex")
+    })
+}
+
+fn ip_regex() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"\b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\b")
+            .expect("valid IP regex")
+    })
+}
+
+fn find_emails(line: &str, spans: &mut Vec<Span>) {
+    for m in email_regex().find_iter(line) {
+        spans.push(Span {
+            start: m.start(),
+            end: m.end(),
+            kind: SpanKind::Email,
+        });
+    }
+}
+
+fn find_ips(line: &str, spans: &mut Vec<Span>) {
+    let bytes = line.as_bytes();
+    // Cheap test first: an IPv4 address needs a digit, a dot and a digit.
+    let has_candidate = memchr::memchr_iter(b'.', bytes).any(|i| {
+        i > 0 && bytes[i - 1].is_ascii_digit() && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
+    });
+    if !has_candidate {
+        return;
+    }
+    for m in ip_regex().find_iter(line) {
+        // Version strings (1.2.3.4.5) and dotted numbers are not addresses.
+        let before = bytes[..m.start()].last().copied();
+        let after = &bytes[m.end()..];
+        // … nor are `pkg@1.2.3.4`, `build-1.2.3.4`, `1.0.0.0-main` (versions).
+        if matches!(before, Some(b'.' | b'@' | b'-'))
+            || (after.first() == Some(&b'.') && after.get(1).is_some_and(|b| b.is_ascii_digit()))
+            || matches!(after.first(), Some(b'-' | b'+'))
+        {
+            continue;
+        }
+        if !is_public_ipv4(m.as_str()) {
+            continue;
+        }
+        spans.push(Span {
+            start: m.start(),
+            end: m.end(),
+            kind: SpanKind::Ip,
+        });
+    }
+}
+
+fn is_public_ipv4(s: &str) -> bool {
+    let o: Vec<u16> = s.split('.').filter_map(|p| p.parse().ok()).collect();
+    if o.len() != 4 {
+        return false;
+    }
+    !(o[0] == 0
+        || o[0] == 10
+        || o[0] == 127
+        || (o[0] == 169 && o[1] == 254)
+        || (o[0] == 172 && (16..=31).contains(&o[1]))
+        || (o[0] == 192 && o[1] == 168)
+        || (o[0] == 100 && (64..=127).contains(&o[1]))
+        || o[0] >= 224)
+}
+
+fn mask_email(value: &str, out: &mut String) {
+    match value.split_once('@') {
+        Some((local, domain)) => {
+            out.extend(local.chars().next());
+            out.push_str("***@");
+            out.push_str(domain);
+        }
+        None => out.push_str("***"),
+    }
+}
+
+fn mask_ip(value: &str, out: &mut String) {
+    let mut parts = value.split('.');
+    out.push_str(parts.next().unwrap_or("x"));
+    out.push('.');
+    out.push_str(parts.next().unwrap_or("x"));
+    out.push_str(".x.x");
+}
+
+/// Drops a leading timestamp (GitHub `2024-01-02T03:04:05.1234567Z `, ISO forms)
+/// so that key-body detection works on prefixed log lines.
+fn strip_log_prefix(line: &str) -> &str {
+    let b = line.as_bytes();
+    if b.len() > 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && let Some(sp) = line.find(' ')
+    {
+        return &line[sp + 1..];
+    }
+    line
+}
+
+fn looks_like_key_body(line: &str) -> bool {
+    let t = strip_log_prefix(line).trim();
+    if t.is_empty() {
+        return true;
+    }
+    const HEADERS: [&str; 6] = [
+        "Proc-Type:",
+        "DEK-Info:",
+        "Comment:",
+        "Version:",
+        "Hash:",
+        "Charset:",
+    ];
+    if HEADERS.iter().any(|h| t.starts_with(h)) {
+        return true;
+    }
+    t.len() <= 200
+        && t.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\\' | b'"' | b',')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clean(s: &str) -> String {
+        Sanitizer::default().sanitize_text(s)
+    }
+
+    #[test]
+    fn redacts_a_github_token_and_keeps_context() {
+        let out = clean("token is ghp_abcdefghijklmnopqrstuvwxyz0123456789 ok");
+        assert_eq!(out, "token is [REDACTED:github-pat] ok");
+    }
+
+    #[test]
+    fn redacts_only_the_value_of_a_keyed_secret() {
+        let out = clean("export PGPASSWORD=hunter2");
+        assert_eq!(out, "export PGPASSWORD=[REDACTED:database-password-env]");
+    }
+
+    #[test]
+    fn multi_line_private_key_is_redacted_whole() {
+        let text = "before\n-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1234567890abcdef\nQWERTYUIOPasdfghjkl+/=\n-----END RSA PRIVATE KEY-----\nafter\n";
+        let out = clean(text);
+        assert!(!out.contains("MIIEpAIBAAKCAQEA"), "{out}");
+        assert!(!out.contains("QWERTY"), "{out}");
+        assert!(
+            out.starts_with("before\n") && out.ends_with("after\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn key_block_without_end_stops_at_ordinary_text() {
+        let text = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nerror: build failed at src/main.rs:3\n";
+        let out = clean(text);
+        assert!(
+            out.contains("error: build failed at src/main.rs:3"),
+            "{out}"
+        );
+        assert!(!out.contains("MIIEvQ"), "{out}");
+    }
+
+    #[test]
+    fn email_and_ip_modes() {
+        let mut s = Sanitizer::default();
+        assert_eq!(
+            s.sanitize_line("mail jane.doe@example.com from 203.0.113.7 and 10.0.0.1"),
+            "mail j***@example.com from 203.0.x.x and 10.0.0.1"
+        );
+        let cfg = SanitizeConfig {
+            email: MaskMode::Full,
+            ip: MaskMode::Keep,
+            ..Default::default()
+        };
+        let mut s = Sanitizer::new(&cfg).unwrap();
+        assert_eq!(
+            s.sanitize_line("jane@example.com 203.0.113.7"),
+            "[REDACTED:email] 203.0.113.7"
+        );
+    }
+
+    #[test]
+    fn version_numbers_and_code_are_left_alone() {
+        for line in [
+            "using gcc 13.2.1.20240101",
+            "installing pkg@1.2.3.4",
+            "image tag 1.0.0.0-main-20220516-1",
+            "server-password: GITHUB_TOKEN",
+            "Parsing --class org.apache.commons.lang.text.StrTokenizerTest:org.apache.commons.lang.WordUtilsTest",
+            "internal/command/cliconfig/credentials_test.go:135:3: undefined: os",
+            "src/tokenizer.rs:1234:56: error",
+            "        java.lang.String token = tokens.get(index);",
+        ] {
+            assert_eq!(clean(line), line);
+        }
+        assert_eq!(
+            clean("dial tcp 142.250.74.46:443: i/o timeout"),
+            "dial tcp 142.250.x.x:443: i/o timeout"
+        );
+    }
+
+    #[test]
+    fn custom_patterns_and_allow_list() {
+        let cfg = SanitizeConfig {
+            patterns: vec![CustomPattern {
+                id: "acme-license".into(),
+                pattern: r"ACME-LIC-([0-9A-F]{16})".into(),
+                keywords: vec!["acme-lic-".into()],
+                min_entropy: 0.0,
+            }],
+            allow: vec!["^ghp_0{36}$".into()],
+            ..Default::default()
+        };
+        let mut s = Sanitizer::new(&cfg).unwrap();
+        let out = s.sanitize_line(
+            "lic ACME-LIC-0123456789ABCDEF and ghp_000000000000000000000000000000000000",
+        );
+        assert_eq!(
+            out,
+            "lic ACME-LIC-[REDACTED:acme-license] and ghp_000000000000000000000000000000000000"
+        );
+        assert_eq!(s.report().by_type.get("acme-license"), Some(&1));
+    }
+
+    #[test]
+    fn bad_custom_pattern_is_an_error_naming_it() {
+        let cfg = SanitizeConfig {
+            patterns: vec![CustomPattern {
+                id: "broken".into(),
+                pattern: "(unclosed".into(),
+                keywords: vec![],
+                min_entropy: 0.0,
+            }],
+            ..Default::default()
+        };
+        let err = Sanitizer::new(&cfg).unwrap_err().to_string();
+        assert!(err.contains("broken"), "{err}");
+    }
+
+    #[test]
+    fn report_counts_types_without_values() {
+        let mut s = Sanitizer::default();
+        s.sanitize_text(
+            "a ghp_abcdefghijklmnopqrstuvwxyz0123456789\nb xoxb-1234567890-abcdefghijkl\nc\n",
+        );
+        let r = s.report();
+        assert_eq!(r.lines, 3);
+        assert_eq!(r.lines_changed, 2);
+        assert_eq!(r.by_type.get("github-pat"), Some(&1));
+        assert_eq!(r.by_type.get("slack-token"), Some(&1));
+        let json = serde_json::to_string(r).unwrap();
+        assert!(!json.contains("ghp_abc") && !json.contains("xoxb-123"));
+    }
+
+    #[test]
+    fn placeholders_are_not_secrets() {
+        for line in [
+            "password: ${DB_PASSWORD}",
+            "token = {{ secrets.TOKEN }}",
+            "GITHUB_TOKEN: ***",
+            "api_key = \"\"",
+        ] {
+            assert_eq!(clean(line), line);
+        }
+    }
+
+    #[test]
+    fn entropy_is_zero_for_repeats_and_high_for_random() {
+        assert_eq!(shannon_entropy("aaaa"), 0.0);
+        assert!(shannon_entropy("q8Zr2LmX0vT7bN4k") > 3.5);
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of medic-analyze, in one test binary (one module per area).
+
+mod suite;
