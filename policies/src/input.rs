@@ -183,6 +183,19 @@ mod tests {
         assert_eq!(b.confidence, 0.5);
     }
 
+    /// The analyzer's own output, serialized as the `analyze` step emits it, is an
+    /// [`Analysis`] as it is.
+    #[test]
+    fn reads_the_analyzers_real_output() {
+        let log = b"running 3 tests\ntest parser::tests::eof ... FAILED\nerror: test failed, to rerun pass `--lib`\n";
+        let (_, analysis) = medic_analyze::bench_sanitize_and_analyze(log).unwrap();
+        let json = serde_json::to_value(&analysis).unwrap();
+        let a: Analysis = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(json["category"], a.category.as_str());
+        assert_eq!(a.fingerprint.as_deref(), json["fingerprint"].as_str());
+        assert!((a.confidence - f64::from(analysis.confidence)).abs() < 1e-6);
+    }
+
     #[test]
     fn change_counts_files_from_paths_when_not_given() {
         let c: Change = serde_json::from_value(
