@@ -263,3 +263,42 @@ fn the_committed_policy_schema_matches_the_binary() {
     .unwrap();
     assert_eq!(printed, committed);
 }
+
+const FLOW: &str = r#"name: decide-flow
+steps:
+  decide:
+    uses: decide
+    with:
+      analysis: { category: lint, confidence: 1.0, severity: low, impact: low, fingerprint: e2e, repository: acme/api }
+  ship:
+    uses: log
+    needs: [decide]
+    if: "steps.decide.outputs.outcome == 'auto_fix'"
+    with: { message: "shipping {{ steps.decide.outputs.decision_id }}" }
+  ask:
+    uses: log
+    needs: [decide]
+    if: "steps.decide.outputs.outcome != 'auto_fix'"
+    with: { message: "asking a human: {{ steps.decide.outputs.outcome }}" }
+"#;
+
+#[test]
+fn a_workflow_branches_on_the_decide_step_and_the_decision_is_recorded() {
+    let p = Project::new();
+    p.write("flow.yaml", FLOW);
+    let out = p.medic().args(["validate", "flow.yaml"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = p.medic().args(["run", "flow.yaml"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let show = p.show(&crate::support::run_id_from(&stderr(&out)));
+    let st = crate::support::step_statuses(&show);
+    assert_eq!((st["ship"].as_str(), st["ask"].as_str()), ("succeeded", "skipped"), "{show}");
+    // The first fix is in flight: a second run's decision ignores the same failure.
+    let out = p.medic().args(["run", "flow.yaml"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let show = p.show(&crate::support::run_id_from(&stderr(&out)));
+    let st = crate::support::step_statuses(&show);
+    assert_eq!((st["ship"].as_str(), st["ask"].as_str()), ("skipped", "succeeded"), "{show}");
+    let stats = stdout(&p.medic().args(["stats", "-o", "json"]).output().unwrap());
+    assert!(stats.contains("\"fingerprints\": []"), "no outcome reported yet: {stats}");
+}
