@@ -75,6 +75,17 @@ fn decisions_are_recorded_and_outcomes_feed_the_history() {
     let id = first["id"].as_str().unwrap();
     let out = p
         .medic()
+        .args(["outcome", again["id"].as_str().unwrap(), "success"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(&format!("report the outcome of decision {id}")),
+        "{}",
+        stderr(&out)
+    );
+    let out = p
+        .medic()
         .args(["outcome", &id[..24], "success", "--reason", "merged"])
         .output()
         .unwrap();
@@ -292,13 +303,24 @@ fn a_workflow_branches_on_the_decide_step_and_the_decision_is_recorded() {
     assert!(out.status.success(), "{}", stderr(&out));
     let show = p.show(&crate::support::run_id_from(&stderr(&out)));
     let st = crate::support::step_statuses(&show);
-    assert_eq!((st["ship"].as_str(), st["ask"].as_str()), ("succeeded", "skipped"), "{show}");
+    assert_eq!(
+        (st["ship"].as_str(), st["ask"].as_str()),
+        ("succeeded", "skipped"),
+        "{show}"
+    );
     // The first fix is in flight: a second run's decision ignores the same failure.
     let out = p.medic().args(["run", "flow.yaml"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let show = p.show(&crate::support::run_id_from(&stderr(&out)));
     let st = crate::support::step_statuses(&show);
-    assert_eq!((st["ship"].as_str(), st["ask"].as_str()), ("skipped", "succeeded"), "{show}");
+    assert_eq!(
+        (st["ship"].as_str(), st["ask"].as_str()),
+        ("skipped", "succeeded"),
+        "{show}"
+    );
     let stats = stdout(&p.medic().args(["stats", "-o", "json"]).output().unwrap());
-    assert!(stats.contains("\"fingerprints\": []"), "no outcome reported yet: {stats}");
+    assert!(
+        stats.contains("\"fingerprints\": []"),
+        "no outcome reported yet: {stats}"
+    );
 }

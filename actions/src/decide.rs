@@ -82,6 +82,11 @@ impl Action for Decide {
             description: "The rule that matched, or `default`.",
         },
         OutputDoc {
+            name: "approvers",
+            kind: "object",
+            description: "The policy's approvers (`users`, `emails`, `groups`), for an approval step after an escalation.",
+        },
+        OutputDoc {
             name: "decision_id",
             kind: "string",
             description: "The recorded decision, for `medic outcome`.",
@@ -151,6 +156,7 @@ impl Action for Decide {
             "rule".into(),
             Value::String(decision.rule.unwrap_or_else(|| "default".into())),
         );
+        outputs.insert("approvers".into(), json!(policy.approvers));
         outputs.insert("decision_id".into(), Value::String(decision.id));
         Ok(StepOutcome::Success(outputs))
     }
@@ -195,6 +201,7 @@ mod tests {
         assert_eq!(out["outcome"], "auto_fix");
         assert_eq!(out["rule"], "confident-mild");
         assert_eq!(out["factors"].as_array().map(Vec::len), Some(4));
+        assert_eq!(out["approvers"]["groups"], json!(["on-call"]));
         let id = out["decision_id"].as_str().unwrap();
         assert_eq!(store.decision(id).await.unwrap().outcome, "auto_fix");
         // The same fingerprint again is already being handled.

@@ -28,6 +28,17 @@ pub async fn outcome(
 ) -> CmdResult {
     let store = open_store(g).await?;
     let record = store.decision(decision).await?;
+    if record.outcome == "ignore" {
+        // An ignored decision did nothing; counting it would credit or blame the wrong fix.
+        let handler = record.record["handling"]
+            .as_str()
+            .map(|id| format!(": report the outcome of decision {id}, which handles this failure"))
+            .unwrap_or_default();
+        return Err(Failure::usage(format!(
+            "decision {} was `ignore` and did nothing{handler}",
+            record.id
+        )));
+    }
     let result = match result {
         OutcomeResult::Success => "success",
         OutcomeResult::Failure => "failure",
