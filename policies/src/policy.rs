@@ -556,11 +556,14 @@ fn build(root: &Node) -> Result<Policy, Diagnostic> {
     let rules = raw
         .rules
         .into_iter()
-        .map(|r| Rule {
-            name: r.name,
-            when: expr::strip_braces(&r.when).unwrap_or(&r.when).to_string(),
-            outcome: r.outcome,
-            reason: r.reason,
+        .map(|r| {
+            let when = r.when.text();
+            Rule {
+                name: r.name,
+                when: expr::strip_braces(&when).unwrap_or(&when).to_string(),
+                outcome: r.outcome,
+                reason: r.reason,
+            }
         })
         .collect();
     let default = raw.default.map_or_else(
@@ -667,6 +670,19 @@ mod tests {
         );
         let prs = &p.guards.rate_limits[1];
         assert_eq!((prs.max, prs.scope), (2, Scope::Repository));
+    }
+
+    #[test]
+    fn a_plain_boolean_when_is_a_catch_all() {
+        let p = load_str(
+            "rules:\n  - { name: a, when: false, outcome: ignore, reason: r }\n  - { name: b, when: true, outcome: retry, reason: r }\n",
+            Path::new("p.yaml"),
+        )
+        .unwrap();
+        assert_eq!(
+            (p.rules[0].when.as_str(), p.rules[1].when.as_str()),
+            ("false", "true")
+        );
     }
 
     #[test]

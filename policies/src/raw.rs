@@ -71,12 +71,32 @@ pub struct RawRule {
     pub name: String,
     /// An expression in the workflows' language over `confidence`, `signals`,
     /// `analysis`, `severity`, `impact`, `service`, `repository`, `change`, `review`,
-    /// `handling` and `now`.
-    pub when: String,
+    /// `handling` and `now`; or `true` for a catch-all.
+    pub when: RawWhen,
     /// The outcome when the rule matches.
     pub outcome: Outcome,
     /// Why, in words a reviewer understands.
     pub reason: String,
+}
+
+/// A rule's condition as written: an expression, or a plain `true`/`false`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawWhen {
+    /// `when: true` matches always, `when: false` never.
+    Always(bool),
+    /// An expression.
+    Expr(String),
+}
+
+impl RawWhen {
+    /// The expression text (`true` or `false` for a boolean).
+    pub fn text(&self) -> String {
+        match self {
+            RawWhen::Always(b) => b.to_string(),
+            RawWhen::Expr(e) => e.clone(),
+        }
+    }
 }
 
 /// The outcome when no rule matches.
