@@ -229,3 +229,42 @@ pub fn policy_schema() -> CmdResult {
     print_json(&medic_policies::policy::policy_schema());
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use medic_policies::{Analysis, Change, FixedClock, Level, MemoryLedger};
+
+    /// The explanation is the user interface of a decision: pin it.
+    #[tokio::test]
+    async fn explain_shows_factors_rules_guards_and_reasons() {
+        let policy = medic_policies::load_str(
+            "name: pinned\nrules:\n  - { name: flaky, when: \"category == 'flaky'\", outcome: retry, reason: retried }\n  - { name: sure, when: 'confidence >= 0.8', outcome: auto_fix, reason: confident }\nguards:\n  rate_limits:\n    - { name: deploys, outcome: auto_fix, max: 1, per: 1h }\n    - { name: prs, outcome: open_pr, max: 5, per: 1h, scope: repository }\n",
+            Path::new("pinned.yaml"),
+        )
+        .unwrap();
+        let ledger = MemoryLedger::new();
+        let clock = FixedClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap());
+        let mut analysis = Analysis::new("lint", 1.0);
+        analysis.impact = Some(Level::Low);
+        analysis.severity = Some(Level::Low);
+        analysis.repository = Some("acme/api".into());
+        let input = DecisionInput {
+            analysis,
+            change: Some(Change {
+                files: Some(2),
+                lines_added: 10,
+                lines_removed: 2,
+                ..Change::default()
+            }),
+            review: None,
+        };
+        let decider = Decider::new(&policy, &ledger, &clock);
+        decider.decide(&input).await.unwrap();
+        clock.advance(TimeDelta::minutes(5));
+        let d = decider.decide(&input).await.unwrap();
+        let text = explain(&d).replace(&d.id, "<id>");
+        insta::assert_snapshot!(text);
+    }
+}
