@@ -568,8 +568,9 @@ impl<'a> Drive<'a> {
     /// is skipped. Returns true when something changed.
     async fn settle_pending(&mut self) -> Result<bool, EngineError> {
         let mut changed = false;
-        let steps: Vec<Step> = self.wf.steps.clone();
-        for step in &steps {
+        // `wf` outlives `self`'s borrows, so steps can be read while `self` changes.
+        let wf: &'a Workflow = self.wf;
+        for step in &wf.steps {
             let Some(inst) = self.parent(&step.id) else {
                 continue;
             };
@@ -764,13 +765,8 @@ impl<'a> Drive<'a> {
     /// Finish `for_each` parents whose items are all done.
     async fn settle_parents(&mut self) -> Result<bool, EngineError> {
         let mut changed = false;
-        for step in self
-            .wf
-            .steps
-            .clone()
-            .iter()
-            .filter(|s| s.for_each.is_some())
-        {
+        let wf: &'a Workflow = self.wf;
+        for step in wf.steps.iter().filter(|s| s.for_each.is_some()) {
             let Some(parent) = self.parent(&step.id) else {
                 continue;
             };
@@ -1025,7 +1021,7 @@ impl<'a> Drive<'a> {
         let Some(inst) = self.instances.get(&f.key).cloned() else {
             return Ok(());
         };
-        let Some(step) = self.step(&inst.rec.step_id).cloned() else {
+        let Some(step) = self.step(&inst.rec.step_id) else {
             return Ok(());
         };
         let now = Utc::now();
