@@ -104,6 +104,46 @@ pub enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
+    /// Decide what to do about an analysed failure: auto_fix, open_pr, retry, schedule,
+    /// escalate or ignore. The decision is recorded; report how it went with
+    /// `medic outcome`.
+    Decide(DecisionArgs),
+    /// Work with decision policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Report how a decision turned out; feeds the history signal of later decisions.
+    Outcome {
+        /// Decision id (a unique prefix is enough).
+        decision: String,
+        /// How it went.
+        #[arg(value_enum)]
+        result: OutcomeResult,
+        /// Why (e.g. "PR merged", "deploy rolled back").
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Success rates of past decisions, per fingerprint and per category.
+    Stats {
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// The kill switch: from now on every decision goes to a human.
+    Pause {
+        /// Why (shown by `medic stats`).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Lift the kill switch; with --fingerprint or --repository, reset that circuit
+    /// breaker instead.
+    Resume {
+        /// Reset the circuit breaker of this failure fingerprint.
+        #[arg(long, conflicts_with = "repository")]
+        fingerprint: Option<String>,
+        /// Reset the circuit breaker of this repository.
+        #[arg(long)]
+        repository: Option<String>,
+    },
     /// Measure the engine on standard shapes (figures for the README and issues).
     Bench {
         /// Which shape: a (chain of 100), b (fan-out of 500), c (100 shell steps),
@@ -203,4 +243,55 @@ pub struct DecideArgs {
     /// Who decides (default: $MEDIC_USER, then $USER).
     #[arg(long = "as", value_name = "USER")]
     pub who: Option<String>,
+}
+
+/// `medic decide`.
+#[derive(Debug, Args)]
+pub struct DecisionArgs {
+    /// The analysis, a JSON file (the `analyze` action's output: category, confidence,
+    /// tool, fingerprint…).
+    #[arg(long, value_name = "FILE")]
+    pub analysis: PathBuf,
+    /// The proposed change, a JSON file (files, lines_added, lines_removed, paths, action).
+    #[arg(long, value_name = "FILE")]
+    pub change: Option<PathBuf>,
+    /// The change's review, a JSON file (passed, score).
+    #[arg(long, value_name = "FILE")]
+    pub review: Option<PathBuf>,
+    /// The policy file (default: the built-in default policy).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Show every factor with its weight and value, the rules tried and the guards.
+    #[arg(long)]
+    pub explain: bool,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `medic policy …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Run a policy's table tests: each case's inputs and the outcome it must give.
+    /// Exits 1 when a case fails.
+    Test {
+        /// The policy file.
+        policy: PathBuf,
+        /// The cases file (YAML, `cases:`).
+        cases: PathBuf,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Print the JSON Schema of policy files (for editors).
+    Schema,
+}
+
+/// How a decision turned out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutcomeResult {
+    /// The fix worked (merged, deployed and verified, approved).
+    Success,
+    /// It did not (closed, rolled back, rejected).
+    Failure,
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, ColorChoice, Command, RunsCommand};
+use crate::cli::{Cli, ColorChoice, Command, PolicyCommand, RunsCommand};
 
 /// A command's failure: its message for stderr and its exit code.
 #[derive(Debug)]
@@ -145,5 +145,23 @@ async fn dispatch(command: Command, g: &Globals) -> CmdResult {
         Command::Reject(args) => approve::decide(args, false, g).await,
         Command::Init { dir } => init::init(&dir),
         Command::Bench { shape } => bench::bench(&shape, g).await,
+        Command::Decide(args) => decide::decide(args, g).await,
+        Command::Policy(PolicyCommand::Test {
+            policy,
+            cases,
+            output,
+        }) => decide::policy_test(&policy, &cases, output, g).await,
+        Command::Policy(PolicyCommand::Schema) => decide::policy_schema(),
+        Command::Outcome {
+            decision,
+            result,
+            reason,
+        } => learn::outcome(&decision, result, reason.as_deref(), g).await,
+        Command::Stats { output } => learn::stats(output, g).await,
+        Command::Pause { reason } => learn::pause(reason.as_deref(), g).await,
+        Command::Resume {
+            fingerprint,
+            repository,
+        } => learn::resume(fingerprint.as_deref(), repository.as_deref(), g).await,
     }
 }

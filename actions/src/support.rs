@@ -87,6 +87,23 @@ pub(crate) fn example_config<A: medic_engine::action::Action>() -> A::Config {
         .unwrap_or_else(|e| panic!("{} example's `with:` does not fit its config: {e}", A::NAME))
 }
 
+/// Like [`example_config`], for examples whose `with:` reads earlier steps: templates
+/// are rendered against `ctx` first, as the runtime does.
+#[cfg(test)]
+pub(crate) fn example_config_rendered<A: medic_engine::action::Action>(ctx: &Value) -> A::Config {
+    let value = example_yaml::to_json(A::EXAMPLE);
+    let step = value
+        .as_object()
+        .and_then(|steps| steps.values().next())
+        .expect("an example is one step");
+    assert_eq!(step["uses"], A::NAME);
+    let with = medic_engine::expr::Expr::new()
+        .render_value(&step["with"], ctx)
+        .unwrap_or_else(|e| panic!("{} example's `with:` does not render: {e}", A::NAME));
+    serde_json::from_value(with)
+        .unwrap_or_else(|e| panic!("{} example's `with:` does not fit its config: {e}", A::NAME))
+}
+
 /// Just enough YAML to read the examples: block and flow collections and scalars with
 /// YAML 1.2 core types. Anchors and tags are refused.
 #[cfg(test)]

@@ -259,6 +259,9 @@ pub struct StepContext {
     pub dry_run: bool,
     /// The folder the run was started from; relative paths resolve against it.
     pub base_dir: std::path::PathBuf,
+    /// The run's store, for actions that keep their own state there (`decide` records
+    /// decisions and claims rate limits). `None` outside a run.
+    pub store: Option<crate::store::Store>,
     logs: Arc<Mutex<Vec<String>>>,
 }
 
@@ -297,8 +300,15 @@ impl StepContext {
             masker,
             dry_run,
             base_dir,
+            store: None,
             logs: Arc::default(),
         }
+    }
+
+    /// The same context with access to the run's store.
+    pub fn with_store(mut self, store: crate::store::Store) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// Append a line to the attempt's log, with secrets masked.

@@ -978,7 +978,8 @@ impl<'a> Drive<'a> {
             self.masker.clone(),
             self.opts.dry_run,
             self.opts.base_dir.clone(),
-        );
+        )
+        .with_store(self.exec.store.clone());
         let action = self.exec.registry.get(&step.uses);
         let timeout = step.timeout;
         let key_owned = key.to_string();

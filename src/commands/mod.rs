@@ -2,8 +2,10 @@
 
 pub mod approve;
 pub mod bench;
+pub mod decide;
 pub mod explain;
 pub mod init;
+pub mod learn;
 pub mod run;
 pub mod runs;
 pub mod validate;

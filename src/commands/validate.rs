@@ -32,7 +32,18 @@ pub fn validate(paths: &[PathBuf], output: Output, g: &Globals) -> CmdResult {
         }
     }
     let registry = medic_actions::registry();
-    let results = medic_engine::validate::validate_paths(paths, &registry);
+    let results: Vec<(PathBuf, Result<(), Vec<Diagnostic>>)> =
+        medic_engine::validate::validate_paths(paths, &registry)
+            .into_iter()
+            .map(|(path, result)| {
+                let result = match file_kind(&path) {
+                    FileKind::Workflow => result.map(|_| ()),
+                    FileKind::Policy => medic_policies::load_file(&path).map(|_| ()),
+                    FileKind::Cases => check_cases(&path),
+                };
+                (path, result)
+            })
+            .collect();
     if results.is_empty() {
         return Err(Failure::usage(
             "no workflow files (*.yaml, *.yml) found".to_string(),
@@ -78,6 +89,49 @@ pub fn validate(paths: &[PathBuf], output: Output, g: &Globals) -> CmdResult {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// What a YAML file holds, for `medic validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    Workflow,
+    Policy,
+    Cases,
+}
+
+/// `*.cases.yaml` files are policy table tests; a file under a `policies/` folder, or
+/// whose top level has `rules`, `weights` or `guards` and no `steps`, is a policy;
+/// anything else is a workflow.
+fn file_kind(path: &Path) -> FileKind {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if name.ends_with(".cases.yaml") || name.ends_with(".cases.yml") {
+        return FileKind::Cases;
+    }
+    let in_policies = path
+        .parent()
+        .is_some_and(|p| p.components().any(|c| c.as_os_str() == "policies"));
+    let looks = medic_engine::validate::read_source(path)
+        .is_ok_and(|text| medic_policies::policy::looks_like_policy(&text));
+    if in_policies || looks {
+        FileKind::Policy
+    } else {
+        FileKind::Workflow
+    }
+}
+
+fn check_cases(path: &Path) -> Result<(), Vec<Diagnostic>> {
+    let text = medic_engine::validate::read_source(path).map_err(|d| vec![d])?;
+    medic_policies::cases::parse_cases(&text)
+        .map(|_| ())
+        .map_err(|e| {
+            vec![
+                Diagnostic::error("invalid-cases", format!("not a policy cases file: {e}"))
+                    .locate(path, &text),
+            ]
+        })
 }
 
 /// `medic graph <file>`.

@@ -62,6 +62,10 @@ macro_rules! on_pool {
     };
 }
 
+// After `on_pool!`, which it uses.
+mod decisions;
+pub use decisions::*;
+
 /// Handle to the store. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -85,18 +89,30 @@ pub enum Backend {
 }
 
 fn migrations(backend: Backend) -> Migrator {
-    let sql: &'static str = match backend {
-        Backend::Sqlite => include_str!("../../migrations/sqlite/20261126000001_init.sql"),
-        Backend::Postgres => include_str!("../../migrations/postgres/20261126000001_init.sql"),
+    let (init, decisions): (&'static str, &'static str) = match backend {
+        Backend::Sqlite => (
+            include_str!("../../migrations/sqlite/20261126000001_init.sql"),
+            include_str!("../../migrations/sqlite/20261126000002_decisions.sql"),
+        ),
+        Backend::Postgres => (
+            include_str!("../../migrations/postgres/20261126000001_init.sql"),
+            include_str!("../../migrations/postgres/20261126000002_decisions.sql"),
+        ),
     };
     use sqlx::SqlSafeStr;
-    Migrator::with_migrations(vec![Migration::new(
-        20261126000001,
-        "init".into(),
-        MigrationType::Simple,
-        sql.into_sql_str(),
-        false,
-    )])
+    let migration = |version: i64, name: &'static str, sql: &'static str| {
+        Migration::new(
+            version,
+            name.into(),
+            MigrationType::Simple,
+            sql.into_sql_str(),
+            false,
+        )
+    };
+    Migrator::with_migrations(vec![
+        migration(20261126000001, "init", init),
+        migration(20261126000002, "decisions", decisions),
+    ])
 }
 
 /// Milliseconds since the epoch.
