@@ -166,13 +166,22 @@ fn init_scaffolds_a_runnable_project_and_never_overwrites() {
 #[test]
 fn actions_reference_is_in_sync() {
     let p = Project::new();
-    let list: serde_json::Value =
-        serde_json::from_slice(&p.medic().args(["explain", "--output", "json"]).output().unwrap().stdout).unwrap();
+    let list: serde_json::Value = serde_json::from_slice(
+        &p.medic()
+            .args(["explain", "--output", "json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
     let doc = std::fs::read_to_string(repo_root().join("docs/actions.md")).unwrap();
     for action in list.as_array().unwrap() {
         let name = action["name"].as_str().unwrap();
         let text = stdout(&p.medic().args(["explain", name]).output().unwrap());
         let block = format!("## {name}\n\n```text\n{text}```\n");
-        assert!(doc.contains(&block), "docs/actions.md is stale for `{name}`: regenerate it from `medic explain`");
+        assert!(
+            doc.contains(&block),
+            "docs/actions.md is stale for `{name}`: regenerate it from `medic explain`"
+        );
     }
 }

@@ -101,7 +101,10 @@ fn type_name(prop: &Value, root: &Value) -> String {
         return name.to_string();
     }
     if let Some(c) = prop.get("const") {
-        return c.as_str().map(str::to_string).unwrap_or_else(|| c.to_string());
+        return c
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| c.to_string());
     }
     if let Some(values) = prop.get("enum").and_then(Value::as_array) {
         return values
