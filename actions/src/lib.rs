@@ -8,6 +8,7 @@
 //!
 //! [`Action`]: medic_engine::action::Action
 
+pub mod analyze;
 pub mod generic;
 mod support;
 
@@ -21,7 +22,8 @@ pub fn registry() -> Registry {
         .register(generic::http::Http)
         .register(generic::log::Log)
         .register(generic::sleep::Sleep)
-        .register(generic::approval::Approval);
+        .register(generic::approval::Approval)
+        .register(analyze::Analyze);
     registry
 }
 
@@ -34,7 +36,7 @@ mod tests {
     fn registers_every_generic_action() {
         assert_eq!(
             registry().names(),
-            ["approval", "http", "log", "shell", "sleep"]
+            ["analyze", "approval", "http", "log", "shell", "sleep"]
         );
     }
 

@@ -3,8 +3,8 @@
 //! It lives in this crate, behind a feature, because two callers need the same
 //! client: the `medic analyze <url>` command and the `analyze` workflow action.
 //! The default build stays free of a TLS stack and an async runtime; the binary
-//! and medic-actions turn the feature on. The process must have installed a rustls
-//! crypto provider (the binary installs ring in `main`).
+//! and medic-actions turn the feature on. The process's rustls crypto provider is used;
+//! ring is installed when there is none, since reqwest would panic without one.
 //!
 //! [`Transport`] is synchronous (the fetch logic is plain code that tests drive with
 //! recorded payloads), so [`fetch_url`] runs it on a blocking thread and each
@@ -52,6 +52,9 @@ pub struct HttpTransport {
 impl HttpTransport {
     /// A transport sending on the runtime of `handle`.
     pub fn new(handle: Handle, options: &HttpOptions) -> Result<HttpTransport, String> {
+        // reqwest is built without a crypto provider and panics without one: make sure
+        // there is one (a no-op when the program installed its own, as `medic` does).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .user_agent(concat!("medic/", env!("CARGO_PKG_VERSION")))
             .timeout(options.timeout)
@@ -133,7 +136,7 @@ fn describe(e: &reqwest::Error) -> String {
 /// asked for the variables in [`fetch::ENV_VARS`] only.
 pub async fn fetch_url(
     url: &str,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
     options: &HttpOptions,
 ) -> Result<Vec<FetchedLog>, FetchError> {
     let target = fetch::parse_url(url)?;

@@ -118,7 +118,7 @@ async fn run_shape(title: &str, yaml: &str, steps: usize, baseline: Option<Durat
     let (_tx, rx) = watch::channel(false);
     let opts = DriveOptions {
         base_dir: dir.clone(),
-        ..DriveOptions::default()
+        ..super::drive_options()
     };
     let start = Instant::now();
     let run_id = create_run(
