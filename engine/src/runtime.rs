@@ -22,7 +22,7 @@ use crate::action::{
     ErrorKind, Registry, StepContext, StepError, StepOutcome, TimeoutOutcome, Wait,
 };
 use crate::expr::{Expr, NeedsStatus};
-use crate::secrets::Masker;
+use crate::secrets::{Masker, Redactor};
 use crate::store::{
     ApprovalDecision, ApprovalStatus, AttemptEnd, AttemptStart, NewRun, NewStepRun, RunStatus,
     StepRunRecord, StepStatus, StepUpdate, Store, StoreError,
@@ -80,6 +80,10 @@ pub struct DriveOptions {
     pub base_dir: PathBuf,
     /// Environment variables visible to the run (the secrets are read from here).
     pub environment: BTreeMap<String, String>,
+    /// Removes secrets the workflow did not declare from step logs, outputs, errors
+    /// and rendered inputs before they are stored or shown (the binary installs
+    /// medic-analyze's sanitizer); `None` masks declared secrets only.
+    pub redactor: Option<Arc<dyn Redactor>>,
 }
 
 impl Default for DriveOptions {
@@ -91,6 +95,7 @@ impl Default for DriveOptions {
             owner: local_owner(),
             base_dir: std::env::current_dir().unwrap_or_default(),
             environment: std::env::vars().collect(),
+            redactor: None,
         }
     }
 }
@@ -353,11 +358,14 @@ impl Executor {
                     .map(|v| (name.clone(), Value::String(v.clone())))
             })
             .collect();
-        let masker = Arc::new(Masker::new(
-            secrets
-                .values()
-                .filter_map(|v| v.as_str().map(str::to_string)),
-        ));
+        let masker = Arc::new(
+            Masker::new(
+                secrets
+                    .values()
+                    .filter_map(|v| v.as_str().map(str::to_string)),
+            )
+            .with_redactor(opts.redactor.clone()),
+        );
         let mut d = Drive {
             exec: self,
             wf: workflow,
