@@ -58,6 +58,20 @@ pub enum GraphFormat {
     Mermaid,
 }
 
+/// Report formats of `medic analyze`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ReportFormat {
+    /// For a terminal (colour unless NO_COLOR or not a terminal).
+    #[default]
+    Terminal,
+    /// For pull requests, job summaries, Buildkite annotations, chat.
+    Markdown,
+    /// A self-contained HTML page.
+    Html,
+    /// The stable JSON report (docs/analyze.md).
+    Json,
+}
+
 /// Commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -143,6 +157,15 @@ pub enum Command {
         /// Reset the circuit breaker of this repository.
         #[arg(long)]
         repository: Option<String>,
+    },
+    /// Find the lines that explain a failed CI build, its category, tool, tests and a
+    /// stable fingerprint, with every secret removed first.
+    Analyze(AnalyzeArgs),
+    /// Print a log with its secrets redacted (the counts per type go to stderr), so that
+    /// it can be shared.
+    Sanitize {
+        /// A log file, or `-` for standard input.
+        input: String,
     },
     /// Measure the engine on standard shapes (figures for the README and issues).
     Bench {
@@ -294,4 +317,34 @@ pub enum OutcomeResult {
     Success,
     /// It did not (closed, rolled back, rejected).
     Failure,
+}
+
+/// `medic analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// A log file (plain, gzip, or the zip GitHub serves), `-` for standard input, or the
+    /// URL of a GitHub Actions run or job, a GitLab job or a Buildkite build (tokens from
+    /// GITHUB_TOKEN, GITLAB_TOKEN or BUILDKITE_API_TOKEN).
+    pub input: String,
+    /// Report format.
+    #[arg(long, short, value_enum, default_value_t)]
+    pub format: ReportFormat,
+    /// `json` is the same as `--format json`, as on every read command.
+    #[arg(long, short, value_enum)]
+    pub output: Option<Output>,
+    /// The last passing log of the same job: lines absent from it rank first.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Most lines in the excerpt, context included.
+    #[arg(long, value_name = "N", default_value_t = 40)]
+    pub max_lines: usize,
+    /// Neither read nor write the analysis cache (nor count the fingerprint).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Where analyses and fingerprint counts are kept.
+    #[arg(long, value_name = "DIR", default_value = ".medic/cache")]
+    pub cache_dir: PathBuf,
+    /// Seconds one HTTP request may take when fetching a URL.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
 }

@@ -62,6 +62,8 @@ pub struct Globals {
     pub database_url: String,
     /// Whether stderr diagnostics use colour.
     pub color: bool,
+    /// Whether reports on stdout use colour.
+    pub stdout_color: bool,
 }
 
 fn main() -> ExitCode {
@@ -100,6 +102,11 @@ fn main() -> ExitCode {
             .clone()
             .unwrap_or_else(|| ".medic/medic.db".to_string()),
         color,
+        stdout_color: match cli.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => medic_analyze::report::use_color(),
+        },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -144,6 +151,8 @@ async fn dispatch(command: Command, g: &Globals) -> CmdResult {
         Command::Approve(args) => approve::decide(args, true, g).await,
         Command::Reject(args) => approve::decide(args, false, g).await,
         Command::Init { dir } => init::init(&dir),
+        Command::Analyze(args) => analyze::analyze(args, g).await,
+        Command::Sanitize { input } => analyze::sanitize(&input),
         Command::Bench { shape } => bench::bench(&shape, g).await,
         Command::Decide(args) => decide::decide(args, g).await,
         Command::Policy(PolicyCommand::Test {

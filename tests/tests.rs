@@ -3,6 +3,7 @@
 
 mod support;
 
+mod analyze;
 mod bad_input;
 mod cli;
 mod decide;

@@ -8,6 +8,7 @@
 //!
 //! [`Action`]: medic_engine::action::Action
 
+pub mod analyze;
 pub mod decide;
 pub mod generic;
 mod support;
@@ -23,7 +24,8 @@ pub fn registry() -> Registry {
         .register(generic::log::Log)
         .register(generic::sleep::Sleep)
         .register(generic::approval::Approval)
-        .register(decide::Decide);
+        .register(decide::Decide)
+        .register(analyze::Analyze);
     registry
 }
 
@@ -36,7 +38,9 @@ mod tests {
     fn registers_every_generic_action() {
         assert_eq!(
             registry().names(),
-            ["approval", "decide", "http", "log", "shell", "sleep"]
+            [
+                "analyze", "approval", "decide", "http", "log", "shell", "sleep"
+            ]
         );
     }
 

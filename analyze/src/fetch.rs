@@ -14,6 +14,17 @@ use std::fmt;
 
 use serde_json::Value;
 
+/// The environment variables [`fetch_logs`] reads: the tokens, and
+/// `MEDIC_BUILDKITE_API_URL`, which points Buildkite calls at another API base
+/// (a proxy, or a local server in tests) instead of `https://api.buildkite.com`.
+pub const ENV_VARS: &[&str] = &[
+    "GITHUB_TOKEN",
+    "GITLAB_TOKEN",
+    "CI_JOB_TOKEN",
+    "BUILDKITE_API_TOKEN",
+    "MEDIC_BUILDKITE_API_URL",
+];
+
 /// What a URL points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -331,8 +342,11 @@ pub fn fetch_logs(
                 variable: "BUILDKITE_API_TOKEN",
             })?;
             let headers = vec![("Authorization".to_string(), format!("Bearer {token}"))];
+            let api = env("MEDIC_BUILDKITE_API_URL")
+                .unwrap_or_else(|| "https://api.buildkite.com".to_string());
             let url = format!(
-                "https://api.buildkite.com/v2/organizations/{org}/pipelines/{pipeline}/builds/{number}"
+                "{}/v2/organizations/{org}/pipelines/{pipeline}/builds/{number}",
+                api.trim_end_matches('/')
             );
             let build = get_json(transport, &url, &headers, BUILDKITE_HINT)?;
             let jobs = build["jobs"]

@@ -6,13 +6,16 @@
 //! fingerprint. The pipeline streams: bytes → lines ([`lines`]) → cleaned of CI
 //! markup ([`read`]) → sanitized ([`sanitize`]) → ranked and classified
 //! ([`triage`], with [`fingerprint`]) → rendered ([`report`]); [`cache`] remembers
-//! what was seen. See docs/analyze.md for the JSON schema and measured figures.
+//! what was seen; [`fetch`] turns CI URLs into API calls, sent by `http` (feature
+//! `http`). See docs/analyze.md for the JSON schema and measured figures.
 
 #![warn(missing_docs)]
 
 pub mod cache;
 pub mod fetch;
 pub mod fingerprint;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod lines;
 pub mod read;
 pub mod report;

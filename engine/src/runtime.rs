@@ -22,7 +22,7 @@ use crate::action::{
     ErrorKind, Registry, StepContext, StepError, StepOutcome, TimeoutOutcome, Wait,
 };
 use crate::expr::{Expr, NeedsStatus};
-use crate::secrets::Masker;
+use crate::secrets::{Masker, Redactor};
 use crate::store::{
     ApprovalDecision, ApprovalStatus, AttemptEnd, AttemptStart, NewRun, NewStepRun, RunStatus,
     StepRunRecord, StepStatus, StepUpdate, Store, StoreError,
@@ -80,6 +80,10 @@ pub struct DriveOptions {
     pub base_dir: PathBuf,
     /// Environment variables visible to the run (the secrets are read from here).
     pub environment: BTreeMap<String, String>,
+    /// Removes secrets the workflow did not declare from step logs, outputs, errors
+    /// and rendered inputs before they are stored or shown (the binary installs
+    /// medic-analyze's sanitizer); `None` masks declared secrets only.
+    pub redactor: Option<Arc<dyn Redactor>>,
 }
 
 impl Default for DriveOptions {
@@ -91,6 +95,7 @@ impl Default for DriveOptions {
             owner: local_owner(),
             base_dir: std::env::current_dir().unwrap_or_default(),
             environment: std::env::vars().collect(),
+            redactor: None,
         }
     }
 }
@@ -353,11 +358,14 @@ impl Executor {
                     .map(|v| (name.clone(), Value::String(v.clone())))
             })
             .collect();
-        let masker = Arc::new(Masker::new(
-            secrets
-                .values()
-                .filter_map(|v| v.as_str().map(str::to_string)),
-        ));
+        let masker = Arc::new(
+            Masker::new(
+                secrets
+                    .values()
+                    .filter_map(|v| v.as_str().map(str::to_string)),
+            )
+            .with_redactor(opts.redactor.clone()),
+        );
         let mut d = Drive {
             exec: self,
             wf: workflow,
@@ -568,8 +576,9 @@ impl<'a> Drive<'a> {
     /// is skipped. Returns true when something changed.
     async fn settle_pending(&mut self) -> Result<bool, EngineError> {
         let mut changed = false;
-        let steps: Vec<Step> = self.wf.steps.clone();
-        for step in &steps {
+        // `wf` outlives `self`'s borrows, so steps can be read while `self` changes.
+        let wf: &'a Workflow = self.wf;
+        for step in &wf.steps {
             let Some(inst) = self.parent(&step.id) else {
                 continue;
             };
@@ -764,13 +773,8 @@ impl<'a> Drive<'a> {
     /// Finish `for_each` parents whose items are all done.
     async fn settle_parents(&mut self) -> Result<bool, EngineError> {
         let mut changed = false;
-        for step in self
-            .wf
-            .steps
-            .clone()
-            .iter()
-            .filter(|s| s.for_each.is_some())
-        {
+        let wf: &'a Workflow = self.wf;
+        for step in wf.steps.iter().filter(|s| s.for_each.is_some()) {
             let Some(parent) = self.parent(&step.id) else {
                 continue;
             };
@@ -1026,7 +1030,7 @@ impl<'a> Drive<'a> {
         let Some(inst) = self.instances.get(&f.key).cloned() else {
             return Ok(());
         };
-        let Some(step) = self.step(&inst.rec.step_id).cloned() else {
+        let Some(step) = self.step(&inst.rec.step_id) else {
             return Ok(());
         };
         let now = Utc::now();

@@ -3,25 +3,46 @@
 //! Secrets are named in a workflow's `secrets:` list and resolved from the environment.
 //! Their values are replaced by `***` in rendered step inputs, outputs, logs, errors and
 //! events before any of those reach the store or the terminal.
+//!
+//! Values the workflow does not name (a `ghp_…` token a shell step prints, a database
+//! URL with a password) are caught by an optional [`Redactor`] the embedding program
+//! installs: the binary plugs in medic-analyze's sanitizer, so that there is one
+//! sanitizer for every path while the engine stays free of its rules.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 /// The text that replaces a secret value.
 pub const MASK: &str = "***";
 
-/// Replaces known secret values with [`MASK`].
+/// Removes secrets the workflow did not declare, by recognising their shape.
+///
+/// Applied by [`Masker`] after the declared values, to every text it masks. It must be
+/// idempotent (masking twice gives what masking once gives) and must not fail.
+pub trait Redactor: Send + Sync + fmt::Debug {
+    /// `text` with every secret it recognises replaced.
+    fn redact<'a>(&self, text: &'a str) -> Cow<'a, str>;
+}
+
+/// Replaces known secret values with [`MASK`], then applies the [`Redactor`], if any.
 #[derive(Default, Clone)]
 pub struct Masker {
     // Longest first, so that a secret containing another is masked whole.
     values: Vec<String>,
+    redactor: Option<Arc<dyn Redactor>>,
 }
 
 impl fmt::Debug for Masker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Masker(<{} secrets>)", self.values.len())
+        write!(
+            f,
+            "Masker(<{} secrets>, redactor: {})",
+            self.values.len(),
+            self.redactor.is_some()
+        )
     }
 }
 
@@ -40,15 +61,24 @@ impl Masker {
             .collect();
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
         values.dedup();
-        Masker { values }
+        Masker {
+            values,
+            redactor: None,
+        }
+    }
+
+    /// This masker, also applying `redactor` to everything it masks.
+    pub fn with_redactor(mut self, redactor: Option<Arc<dyn Redactor>>) -> Self {
+        self.redactor = redactor;
+        self
     }
 
     /// Whether there is nothing to mask.
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.values.is_empty() && self.redactor.is_none()
     }
 
-    /// `text` with every secret value replaced.
+    /// `text` with every secret value replaced, then the redactor applied.
     pub fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
         for value in &self.values {
@@ -56,7 +86,11 @@ impl Masker {
                 out = Cow::Owned(out.replace(value.as_str(), MASK));
             }
         }
-        out
+        match (&self.redactor, out) {
+            (None, out) => out,
+            (Some(r), Cow::Borrowed(t)) => r.redact(t),
+            (Some(r), Cow::Owned(t)) => Cow::Owned(r.redact(&t).into_owned()),
+        }
     }
 
     /// A copy of `value` with secrets masked in every string, key included.
@@ -91,6 +125,50 @@ mod tests {
     fn ignores_tiny_values() {
         let masker = Masker::new(["ab"]);
         assert_eq!(masker.mask("abc"), "abc");
+    }
+
+    /// Stands in for medic-analyze's sanitizer: redacts `tok_` words.
+    #[derive(Debug)]
+    struct TokRedactor;
+
+    impl Redactor for TokRedactor {
+        fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+            if !text.contains("tok_") {
+                return Cow::Borrowed(text);
+            }
+            Cow::Owned(
+                text.split(' ')
+                    .map(|w| {
+                        if w.starts_with("tok_") {
+                            "[REDACTED]"
+                        } else {
+                            w
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        }
+    }
+
+    #[test]
+    fn the_redactor_runs_after_the_declared_values_in_text_and_json() {
+        let masker = Masker::new(["hunter2-long"]).with_redactor(Some(Arc::new(TokRedactor)));
+        assert!(!masker.is_empty());
+        assert_eq!(
+            masker.mask("hunter2-long then tok_abc"),
+            "*** then [REDACTED]"
+        );
+        assert_eq!(masker.mask("tok_x"), "[REDACTED]");
+        let v = serde_json::json!({"out": ["printed tok_123"]});
+        assert_eq!(
+            masker.mask_json(&v),
+            serde_json::json!({"out": ["printed [REDACTED]"]})
+        );
+        // Without declared secrets the redactor alone still applies.
+        let only = Masker::default().with_redactor(Some(Arc::new(TokRedactor)));
+        assert_eq!(only.mask_json(&v)["out"][0], "printed [REDACTED]");
+        assert!(format!("{only:?}").contains("redactor: true"));
     }
 
     #[test]

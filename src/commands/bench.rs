@@ -129,7 +129,7 @@ async fn run_shape(
     let (_tx, rx) = watch::channel(false);
     let opts = DriveOptions {
         base_dir: dir.clone(),
-        ..DriveOptions::default()
+        ..super::drive_options()
     };
     let start = Instant::now();
     let run_id = create_run(

@@ -1,5 +1,6 @@
 //! One module per command family.
 
+pub mod analyze;
 pub mod approve;
 pub mod bench;
 pub mod decide;
@@ -41,4 +42,14 @@ pub fn print_json(value: &serde_json::Value) {
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );
+}
+
+/// Drive options for this process: the environment, and medic-analyze's sanitizer as
+/// the engine's redactor, so that secrets a step prints without the workflow declaring
+/// them are removed before they are stored or shown.
+pub fn drive_options() -> medic_engine::runtime::DriveOptions {
+    medic_engine::runtime::DriveOptions {
+        redactor: Some(std::sync::Arc::new(analyze::SanitizerRedactor)),
+        ..medic_engine::runtime::DriveOptions::default()
+    }
 }

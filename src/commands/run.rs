@@ -123,7 +123,7 @@ async fn drive(
         dry_run,
         wait,
         base_dir: base_dir_of(path),
-        ..DriveOptions::default()
+        ..super::drive_options()
     };
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let (progress_tx, progress_rx) = mpsc::unbounded_channel();

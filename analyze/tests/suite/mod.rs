@@ -1,5 +1,7 @@
 mod canary;
 mod categories;
+#[cfg(feature = "http")]
+mod http;
 mod robustness;
 mod sanitize_props;
 mod sanitize_quality;

@@ -405,100 +405,117 @@ impl Store {
 
     /// Record that an attempt starts, before it runs: the step becomes `running` and an
     /// attempt row is written with the rendered (masked) input. Returns the attempt id.
+    ///
+    /// This and [`Store::finish_attempt`] run once per step, so each is one round trip:
+    /// data-modifying CTEs on Postgres (one atomic statement), and on SQLite several
+    /// statements in one query inside a transaction (SQLite numbers `$n` across them).
     pub async fn start_attempt(&self, start: &AttemptStart) -> Result<i64> {
+        const SQLITE: &str = "UPDATE step_runs SET status = $1, attempts = $2, input = $3, \
+             started_at = COALESCE(started_at, $4), wait = NULL, wake_at = NULL \
+             WHERE run_id = $5 AND step_key = $6; \
+             INSERT INTO events (run_id, step_key, kind, data, at) VALUES ($5, $6, 'attempt_started', $7, $4); \
+             INSERT INTO attempts (run_id, step_key, attempt, status, input, started_at) \
+             VALUES ($5, $6, $2, 'running', $3, $4) RETURNING id";
+        const POSTGRES: &str = "WITH s AS (UPDATE step_runs SET status = $1, attempts = $2, input = $3, \
+             started_at = COALESCE(started_at, $4), wait = NULL, wake_at = NULL \
+             WHERE run_id = $5 AND step_key = $6 RETURNING 1), \
+             e AS (INSERT INTO events (run_id, step_key, kind, data, at) \
+             VALUES ($5, $6, 'attempt_started', $7, $4) RETURNING 1) \
+             INSERT INTO attempts (run_id, step_key, attempt, status, input, started_at) \
+             VALUES ($5, $6, $2, 'running', $3, $4) RETURNING id";
         let now = to_millis(start.at);
         let input = start.input.as_ref().map(json_text);
-        let id: i64 = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(
-                "UPDATE step_runs SET status = $1, attempts = $2, input = $3, \
-                 started_at = COALESCE(started_at, $4), wait = NULL, wake_at = NULL \
-                 WHERE run_id = $5 AND step_key = $6",
-            )
-            .bind(StepStatus::Running.as_str())
-            .bind(i64::from(start.attempt))
-            .bind(&input)
-            .bind(now)
-            .bind(&start.run_id)
-            .bind(&start.step_key)
-            .execute(&mut *tx)
-            .await?;
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO attempts (run_id, step_key, attempt, status, input, started_at) \
-                 VALUES ($1, $2, $3, 'running', $4, $5) RETURNING id",
-            )
-            .bind(&start.run_id)
-            .bind(&start.step_key)
-            .bind(i64::from(start.attempt))
-            .bind(&input)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-            insert_event(&mut tx, &start.run_id, Some(&start.step_key), "attempt_started",
-                &serde_json::json!({"attempt": start.attempt}), now).await?;
-            tx.commit().await?;
-            id
-        });
+        let event = json_text(&serde_json::json!({"attempt": start.attempt}));
+        macro_rules! bound {
+            ($sql:expr) => {
+                sqlx::query_scalar::<_, i64>($sql)
+                    .bind(StepStatus::Running.as_str())
+                    .bind(i64::from(start.attempt))
+                    .bind(&input)
+                    .bind(now)
+                    .bind(&start.run_id)
+                    .bind(&start.step_key)
+                    .bind(&event)
+            };
+        }
+        let id = match &self.pool {
+            Pool::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                let id = bound!(SQLITE).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                id
+            }
+            Pool::Postgres(pool) => bound!(POSTGRES).fetch_one(pool).await?,
+        };
         Ok(id)
     }
 
-    /// Record how an attempt ended and, in the same transaction, the step's new state.
+    /// Record how an attempt ended and, atomically with it, the step's new state (and a
+    /// pending approval when the step now waits for one). One round trip, as above.
     pub async fn finish_attempt(&self, end: &AttemptEnd) -> Result<()> {
+        const SQLITE: &str = "UPDATE attempts SET status = $1, outputs = $2, logs = $3, exit_code = $4, \
+             error_kind = $5, error = $6, finished_at = $7 WHERE id = $8; \
+             UPDATE step_runs SET status = $9, outputs = $2, error_kind = $5, error = $6, wait = $10, \
+             wake_at = $11, finished_at = $12 WHERE run_id = $13 AND step_key = $14; \
+             INSERT INTO events (run_id, step_key, kind, data, at) VALUES ($13, $14, 'attempt_finished', $15, $7); \
+             INSERT INTO approvals (run_id, step_key, request, status, created_at) \
+             SELECT $13, $14, $16, 'pending', $7 WHERE $16 IS NOT NULL \
+             ON CONFLICT (run_id, step_key) DO NOTHING";
+        const POSTGRES: &str = "WITH a AS (UPDATE attempts SET status = $1, outputs = $2, logs = $3, \
+             exit_code = $4, error_kind = $5, error = $6, finished_at = $7 WHERE id = $8 RETURNING 1), \
+             s AS (UPDATE step_runs SET status = $9, outputs = $2, error_kind = $5, error = $6, wait = $10, \
+             wake_at = $11, finished_at = $12 WHERE run_id = $13 AND step_key = $14 RETURNING 1), \
+             e AS (INSERT INTO events (run_id, step_key, kind, data, at) \
+             VALUES ($13, $14, 'attempt_finished', $15, $7) RETURNING 1) \
+             INSERT INTO approvals (run_id, step_key, request, status, created_at) \
+             SELECT $13, $14, $16, 'pending', $7 WHERE $16::text IS NOT NULL \
+             ON CONFLICT (run_id, step_key) DO NOTHING";
         let now = to_millis(end.at);
         let outputs = json_text(&end.outputs);
         let logs = end.logs.join("\n");
-        let step_finished = end.step_status.is_terminal();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(
-                "UPDATE attempts SET status = $1, outputs = $2, logs = $3, exit_code = $4, error_kind = $5, \
-                 error = $6, finished_at = $7 WHERE id = $8",
-            )
-            .bind(end.attempt_status.as_str())
-            .bind(&outputs)
-            .bind(&logs)
-            .bind(end.exit_code)
-            .bind(end.error_kind.as_deref())
-            .bind(end.error.as_deref())
-            .bind(now)
-            .bind(end.attempt_id)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE step_runs SET status = $1, outputs = $2, error_kind = $3, error = $4, \
-                 wait = $5, wake_at = $6, finished_at = $7 WHERE run_id = $8 AND step_key = $9",
-            )
-            .bind(end.step_status.as_str())
-            .bind(&outputs)
-            .bind(end.error_kind.as_deref())
-            .bind(end.error.as_deref())
-            .bind(end.wait.as_ref().map(json_text))
-            .bind(end.wake_at.map(to_millis))
-            .bind(if step_finished { Some(now) } else { None })
-            .bind(&end.run_id)
-            .bind(&end.step_key)
-            .execute(&mut *tx)
-            .await?;
-            let data = serde_json::json!({
-                "attempt": end.attempt,
-                "status": end.step_status.as_str(),
-                "error": end.error,
-            });
-            insert_event(&mut tx, &end.run_id, Some(&end.step_key), "attempt_finished", &data, now).await?;
-            if let Some(request) = &end.approval {
-                sqlx::query(
-                    "INSERT INTO approvals (run_id, step_key, request, status, created_at) \
-                     VALUES ($1, $2, $3, 'pending', $4) ON CONFLICT (run_id, step_key) DO NOTHING",
-                )
-                .bind(&end.run_id)
-                .bind(&end.step_key)
-                .bind(json_text(request))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+        let finished_at = if end.step_status.is_terminal() {
+            Some(now)
+        } else {
+            None
+        };
+        let event = json_text(&serde_json::json!({
+            "attempt": end.attempt,
+            "status": end.step_status.as_str(),
+            "error": end.error,
+        }));
+        let wait = end.wait.as_ref().map(json_text);
+        let approval = end.approval.as_ref().map(json_text);
+        macro_rules! bound {
+            ($sql:expr) => {
+                sqlx::query($sql)
+                    .bind(end.attempt_status.as_str())
+                    .bind(&outputs)
+                    .bind(&logs)
+                    .bind(end.exit_code)
+                    .bind(end.error_kind.as_deref())
+                    .bind(end.error.as_deref())
+                    .bind(now)
+                    .bind(end.attempt_id)
+                    .bind(end.step_status.as_str())
+                    .bind(&wait)
+                    .bind(end.wake_at.map(to_millis))
+                    .bind(finished_at)
+                    .bind(&end.run_id)
+                    .bind(&end.step_key)
+                    .bind(&event)
+                    .bind(&approval)
+            };
+        }
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                bound!(SQLITE).execute(&mut *tx).await?;
+                tx.commit().await?;
             }
-            tx.commit().await?;
-        });
+            Pool::Postgres(pool) => {
+                bound!(POSTGRES).execute(pool).await?;
+            }
+        }
         Ok(())
     }
 

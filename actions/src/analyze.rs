@@ -1,0 +1,417 @@
+//! `analyze`: triage a failed CI build's log inside a workflow — the same library,
+//! excerpt, category and fingerprint as `medic analyze`, as outputs the decide step
+//! reads.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use medic_analyze::cache::{Cache, CacheConfig};
+use medic_analyze::fetch::FetchError;
+use medic_analyze::http::{HttpOptions, fetch_url};
+use medic_analyze::read::Source;
+use medic_analyze::report;
+use medic_analyze::sanitize::Sanitizer;
+use medic_analyze::triage::{self, Analysis, Baseline, Options};
+use medic_engine::action::{
+    Action, ErrorKind, OutputDoc, Outputs, StepContext, StepError, StepOutcome,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::support::{config_error, masked_outputs};
+
+/// The `analyze` action.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Analyze;
+
+/// `with:` of an `analyze` step. Give exactly one of `log`, `path` and `url`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyzeConfig {
+    /// The log text itself, e.g. `{{ steps.build.outputs.stderr }}`.
+    #[serde(default)]
+    pub log: Option<String>,
+    /// A log file (plain, gzip, or the zip GitHub serves), relative to the run's folder.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The URL of a GitHub Actions run or job, a GitLab job or a Buildkite build. Tokens
+    /// come from the step's environment or Medic's: GITHUB_TOKEN, GITLAB_TOKEN (or
+    /// CI_JOB_TOKEN), BUILDKITE_API_TOKEN. For a run or build with several failed jobs,
+    /// the first is analysed and `jobs` names them all.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A passing log of the same job (a file): lines absent from it rank first.
+    #[serde(default)]
+    pub baseline: Option<String>,
+    /// Most lines in the excerpt, context included (default 40).
+    #[serde(default = "default_max_lines")]
+    pub max_lines: usize,
+    /// Folder where fingerprint sightings are counted for `seen_count`, relative to the
+    /// run's folder (default `.medic/cache`, shared with `medic analyze`).
+    #[serde(default)]
+    pub cache_dir: Option<String>,
+    /// Seconds one HTTP request may take when fetching `url` (default 60).
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_max_lines() -> usize {
+    40
+}
+
+fn default_timeout() -> u64 {
+    60
+}
+
+/// Where the log comes from, once checked.
+enum Input {
+    Text(String),
+    File(PathBuf),
+    Url(String),
+}
+
+impl AnalyzeConfig {
+    fn input(&self, ctx: &StepContext) -> Result<Input, StepError> {
+        match (&self.log, &self.path, &self.url) {
+            (Some(log), None, None) => Ok(Input::Text(log.clone())),
+            (None, Some(path), None) => Ok(Input::File(ctx.base_dir.join(path))),
+            (None, None, Some(url)) => Ok(Input::Url(url.clone())),
+            _ => Err(config_error(
+                "give exactly one of `log` (the text), `path` (a file) and `url` (a CI run, job or build)",
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl Action for Analyze {
+    type Config = AnalyzeConfig;
+    const NAME: &'static str = "analyze";
+    const DESCRIPTION: &'static str = "Triages a failed CI build's log (text, file, or a GitHub \
+        Actions, GitLab or Buildkite URL): the lines that explain the failure, its category \
+        with a confidence, the tool, failing tests, file:line locations and a stable \
+        fingerprint, with every secret removed first. Succeeds whenever the log could be \
+        read, whatever the build's outcome; fails (`network`) when a URL cannot be fetched.";
+    const EXAMPLE: &'static str = r#"triage:
+  uses: analyze
+  with:
+    path: build.log
+    max_lines: 30
+"#;
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc {
+            name: "category",
+            kind: "string",
+            description: "compile, test, lint, dependency, network, timeout, oom, disk, \
+                permission, config, infrastructure, flaky, cancelled or unknown.",
+        },
+        OutputDoc {
+            name: "confidence",
+            kind: "number",
+            description: "How sure the category is, 0 to 1.",
+        },
+        OutputDoc {
+            name: "fingerprint",
+            kind: "string",
+            description: "16 hex digits; the same failure in two reruns gets the same value.",
+        },
+        OutputDoc {
+            name: "summary",
+            kind: "string",
+            description: "The line that best states the failure.",
+        },
+        OutputDoc {
+            name: "tool",
+            kind: "string",
+            description: "The tool most involved (cargo, npm, pytest, go, maven, …); null if none.",
+        },
+        OutputDoc {
+            name: "tests",
+            kind: "list",
+            description: "Failing test names.",
+        },
+        OutputDoc {
+            name: "locations",
+            kind: "list",
+            description: "`file:line[:col]` near the failure.",
+        },
+        OutputDoc {
+            name: "key_lines",
+            kind: "list",
+            description: "The excerpt: `{line, text, role}` with original line numbers.",
+        },
+        OutputDoc {
+            name: "report_markdown",
+            kind: "string",
+            description: "A Markdown report for a pull request or chat message.",
+        },
+        OutputDoc {
+            name: "seen_count",
+            kind: "number",
+            description: "How often this fingerprint was seen, this time included.",
+        },
+        OutputDoc {
+            name: "jobs",
+            kind: "list",
+            description: "With `url`: the names of the fetched jobs (the first is analysed).",
+        },
+    ];
+
+    async fn run(
+        &self,
+        config: AnalyzeConfig,
+        ctx: &StepContext,
+    ) -> Result<StepOutcome, StepError> {
+        let input = config.input(ctx)?;
+        if config.max_lines == 0 {
+            return Err(config_error("`max_lines` must be at least 1"));
+        }
+        let options = Options {
+            max_key_lines: config.max_lines,
+            ..Options::default()
+        };
+        let baseline = match &config.baseline {
+            Some(path) => {
+                let path = ctx.base_dir.join(path);
+                let read = options.read.clone();
+                let b = blocking(move || Baseline::from_source(&Source::File(path), &read))
+                    .await?
+                    .map_err(|e| config_error(format!("`baseline`: {e}")))?;
+                Some(b)
+            }
+            None => None,
+        };
+        let mut jobs = Vec::new();
+        let source = match input {
+            Input::Text(text) => Source::Bytes(text.into_bytes()),
+            Input::File(path) => {
+                if !path.is_file() {
+                    return Err(config_error(format!(
+                        "`path`: {} is not a file",
+                        path.display()
+                    )));
+                }
+                Source::File(path)
+            }
+            Input::Url(url) => {
+                let http = HttpOptions {
+                    timeout: Duration::from_secs(config.timeout_secs.max(1)),
+                    ..HttpOptions::default()
+                };
+                let env = ctx.env.clone();
+                let lookup = move |k: &str| env.get(k).cloned().or_else(|| std::env::var(k).ok());
+                let logs = fetch_url(&url, &lookup, &http)
+                    .await
+                    .map_err(|e| fetch_error(&e))?;
+                jobs = logs.iter().map(|l| l.name.clone()).collect();
+                match logs.into_iter().next() {
+                    Some(first) => Source::Bytes(first.bytes),
+                    None => {
+                        return Err(StepError::new(
+                            ErrorKind::Failed,
+                            format!("{url}: no job with a log to analyse"),
+                        ));
+                    }
+                }
+            }
+        };
+        let mut analysis: Analysis = blocking(move || {
+            triage::analyze_source(
+                &source,
+                &mut Sanitizer::default(),
+                baseline.as_ref(),
+                &options,
+            )
+        })
+        .await?
+        .map_err(|e| config_error(e.to_string()))?;
+
+        let cache_dir = ctx
+            .base_dir
+            .join(config.cache_dir.as_deref().unwrap_or(".medic/cache"));
+        let counted = Cache::open(&cache_dir, CacheConfig::default())
+            .and_then(|cache| cache.remember(&mut analysis));
+        if let Err(e) = counted {
+            ctx.log(format!(
+                "warning: seen_count unavailable: cannot use {}: {e}",
+                cache_dir.display()
+            ));
+        }
+        for w in &analysis.warnings {
+            ctx.log(format!("warning: {w}"));
+        }
+        ctx.log(format!(
+            "{} ({:.0}%): {}",
+            analysis.category.as_str(),
+            analysis.confidence * 100.0,
+            analysis.summary
+        ));
+
+        let mut outputs = match report::action_outputs(&analysis) {
+            Value::Object(map) => map,
+            _ => Outputs::new(),
+        };
+        outputs.insert("summary".into(), Value::String(analysis.summary.clone()));
+        outputs.insert(
+            "jobs".into(),
+            Value::Array(jobs.into_iter().map(Value::String).collect()),
+        );
+        Ok(StepOutcome::Success(masked_outputs(&ctx.masker, outputs)))
+    }
+}
+
+/// Runs CPU-bound or file work off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StepError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StepError::new(ErrorKind::Internal, format!("analysis stopped: {e}")))
+}
+
+/// A fetch error as a step error: bad URLs and missing tokens are configuration,
+/// an HTTP error status is a failure, the rest is the network (retryable).
+fn fetch_error(e: &FetchError) -> StepError {
+    let kind = match e {
+        FetchError::UnknownUrl { .. } | FetchError::MissingToken { .. } => ErrorKind::Config,
+        FetchError::Status { status, .. } if *status < 500 && *status != 429 => ErrorKind::Failed,
+        _ => ErrorKind::Network,
+    };
+    StepError::new(kind, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::support::test_context;
+    use serde_json::json;
+
+    const LOG: &str = "\
+2024-01-01T00:00:00.0000000Z ##[group]Run cargo test
+running 2 tests
+test parser::tests::parses_empty ... ok
+test parser::tests::rejects_bad_utf8 ... FAILED
+
+failures:
+
+---- parser::tests::rejects_bad_utf8 stdout ----
+thread 'parser::tests::rejects_bad_utf8' panicked at src/parser.rs:42:9:
+assertion failed: result.is_err()
+
+test result: FAILED. 1 passed; 1 failed; 0 ignored
+error: test failed, to rerun pass `--lib`
+##[error]Process completed with exit code 101.
+";
+
+    fn config(value: Value) -> AnalyzeConfig {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn example_config_parses_and_unknown_fields_are_refused() {
+        let c = crate::support::example_config::<Analyze>();
+        assert_eq!((c.path.as_deref(), c.max_lines), (Some("build.log"), 30));
+        let err =
+            serde_json::from_value::<AnalyzeConfig>(json!({"log": "x", "lines": 3})).unwrap_err();
+        assert!(err.to_string().contains("unknown field `lines`"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn analyses_log_text_into_the_documented_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = test_context(&[], dir.path());
+        let StepOutcome::Success(out) = Analyze
+            .run(config(json!({"log": LOG})), &ctx)
+            .await
+            .unwrap()
+        else {
+            panic!("analyze succeeds")
+        };
+        assert_eq!(out["category"], "test");
+        assert_eq!(out["tool"], "cargo");
+        assert_eq!(out["tests"], json!(["parser::tests::rejects_bad_utf8"]));
+        assert!(out["locations"].is_array());
+        assert_eq!(out["fingerprint"].as_str().unwrap().len(), 16);
+        assert!(
+            out["report_markdown"]
+                .as_str()
+                .unwrap()
+                .contains("rejects_bad_utf8")
+        );
+        assert!(out["key_lines"][0]["line"].as_u64().unwrap() >= 1);
+        assert_eq!(out["seen_count"], 1);
+        for doc in Analyze::OUTPUTS {
+            assert!(
+                out.contains_key(doc.name),
+                "documented output {} missing",
+                doc.name
+            );
+        }
+        // The same failure again: the fingerprint repeats and the count grows.
+        let StepOutcome::Success(again) = Analyze
+            .run(config(json!({"log": LOG})), &ctx)
+            .await
+            .unwrap()
+        else {
+            panic!("analyze succeeds")
+        };
+        assert_eq!(again["fingerprint"], out["fingerprint"]);
+        assert_eq!(again["seen_count"], 2);
+    }
+
+    #[tokio::test]
+    async fn secrets_in_the_log_never_reach_the_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = test_context(&[], dir.path());
+        let token = "glpat-Zq8xWv3Ty6Ur9Ps2Lm5K";
+        let log = format!("error: push rejected, token {token} is not valid\n{LOG}");
+        std::fs::write(dir.path().join("build.log"), &log).unwrap();
+        let StepOutcome::Success(out) = Analyze
+            .run(config(json!({"path": "build.log"})), &ctx)
+            .await
+            .unwrap()
+        else {
+            panic!("analyze succeeds")
+        };
+        let text = Value::Object(out).to_string();
+        assert!(text.contains("[REDACTED:"), "{text}");
+        assert!(!text.contains(token));
+        assert!(!ctx.logs().join("\n").contains(token));
+    }
+
+    #[tokio::test]
+    async fn bad_inputs_are_config_errors_that_say_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = test_context(&[], dir.path());
+        let e = Analyze
+            .run(config(json!({"log": "x", "path": "y"})), &ctx)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Config);
+        assert!(e.message.contains("exactly one"), "{}", e.message);
+        let e = Analyze
+            .run(config(json!({"path": "missing.log"})), &ctx)
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("missing.log"), "{}", e.message);
+        // Only where no token is set (a CI machine may have one).
+        if std::env::var_os("BUILDKITE_API_TOKEN").is_none() {
+            let e = Analyze
+                .run(
+                    config(json!({"url": "https://buildkite.com/o/p/builds/1"})),
+                    &ctx,
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Config);
+            assert!(e.message.contains("BUILDKITE_API_TOKEN"), "{}", e.message);
+        }
+        let e = Analyze
+            .run(config(json!({"url": "https://example.com/nope"})), &ctx)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Config);
+    }
+}

@@ -1,0 +1,330 @@
+//! `medic analyze` and `medic sanitize`: medic-analyze's pipeline on a file, stdin or a
+//! CI URL, and the sanitizer the engine applies to everything it stores.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use medic_analyze::cache::{Cache, CacheConfig, cache_key, hash_bytes, hash_file};
+use medic_analyze::fetch::FetchError;
+use medic_analyze::http::{HttpOptions, fetch_url};
+use medic_analyze::read::{ReadError, Source};
+use medic_analyze::report;
+use medic_analyze::sanitize::{MaskMode, RuleSet, SanitizeReport, Sanitizer};
+use medic_analyze::triage::{self, Analysis, Baseline, Options};
+
+use crate::cli::{AnalyzeArgs, Output, ReportFormat};
+use crate::{CmdResult, Failure, Globals};
+
+/// medic-analyze's sanitizer as the engine's [`Redactor`]: secrets only, with e-mail
+/// and IP addresses kept, because step outputs feed later steps and an address there
+/// is data, not a credential.
+///
+/// [`Redactor`]: medic_engine::secrets::Redactor
+#[derive(Debug, Clone, Copy)]
+pub struct SanitizerRedactor;
+
+impl medic_engine::secrets::Redactor for SanitizerRedactor {
+    fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let mut sanitizer =
+            Sanitizer::with_rules(RuleSet::builtin(), MaskMode::Keep, MaskMode::Keep);
+        if text.contains('\n') {
+            let clean = sanitizer.sanitize_text(text);
+            if clean == text {
+                Cow::Borrowed(text)
+            } else {
+                Cow::Owned(clean)
+            }
+        } else {
+            match sanitizer.sanitize_line(text) {
+                Cow::Borrowed(_) => Cow::Borrowed(text),
+                Cow::Owned(s) => Cow::Owned(s),
+            }
+        }
+    }
+}
+
+/// `medic analyze <file|url|->`: exit 0 when the log was analysed (whatever the build's
+/// outcome), 2 for bad input (no such file, unknown URL, missing token), 1 when
+/// fetching failed.
+pub async fn analyze(args: AnalyzeArgs, g: &Globals) -> CmdResult {
+    let format = match args.output {
+        Some(Output::Json) => ReportFormat::Json,
+        _ => args.format,
+    };
+    if args.max_lines == 0 {
+        return Err(Failure::usage("--max-lines must be at least 1"));
+    }
+    let options = Options {
+        max_key_lines: args.max_lines,
+        ..Options::default()
+    };
+    let (baseline, baseline_hash) = match &args.baseline {
+        Some(path) => {
+            let hash = hash_file(path)
+                .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+            let b = Baseline::from_source(&Source::File(path.clone()), &options.read)
+                .map_err(read_failure)?;
+            (Some(b), Some(hash))
+        }
+        None => (None, None),
+    };
+    let cache = if args.no_cache {
+        None
+    } else {
+        match Cache::open(&args.cache_dir, CacheConfig::default()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!(
+                    "warning: analysis cache disabled: cannot open {}: {e}",
+                    args.cache_dir.display()
+                );
+                None
+            }
+        }
+    };
+    let ctx = Run {
+        options: &options,
+        baseline: baseline.as_ref(),
+        baseline_hash: baseline_hash.as_deref(),
+        cache: cache.as_ref(),
+    };
+
+    let mut analyses: Vec<(Option<String>, Analysis)> = Vec::new();
+    if args.input.starts_with("https://") || args.input.starts_with("http://") {
+        let http = HttpOptions {
+            timeout: Duration::from_secs(args.timeout.max(1)),
+            ..HttpOptions::default()
+        };
+        let logs = fetch_url(&args.input, &|k| std::env::var(k).ok(), &http)
+            .await
+            .map_err(fetch_failure)?;
+        if logs.is_empty() {
+            return Err(Failure::failed(format!(
+                "{}: no job with a log to analyse",
+                args.input
+            )));
+        }
+        for log in logs {
+            let hash = hash_bytes(&log.bytes);
+            let analysis = ctx.cached(&hash, || {
+                triage::analyze_bytes(
+                    &log.bytes,
+                    &mut Sanitizer::default(),
+                    ctx.baseline,
+                    &options,
+                )
+            })?;
+            analyses.push((Some(log.name), analysis));
+        }
+    } else if args.input == "-" {
+        // Standard input cannot be hashed before it is read; it is analysed in one
+        // streaming pass and only its fingerprint is counted.
+        let mut analysis = triage::analyze_source(
+            &Source::Stdin,
+            &mut Sanitizer::default(),
+            ctx.baseline,
+            &options,
+        )
+        .map_err(read_failure)?;
+        ctx.remember(&mut analysis);
+        analyses.push((None, analysis));
+    } else {
+        let path = Path::new(&args.input);
+        let hash = hash_file(path)
+            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+        let analysis = ctx.cached(&hash, || {
+            triage::analyze_source(
+                &Source::File(path.to_path_buf()),
+                &mut Sanitizer::default(),
+                ctx.baseline,
+                &options,
+            )
+        })?;
+        analyses.push((None, analysis));
+    }
+
+    for (_, a) in &analyses {
+        for w in &a.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    let mut out = String::new();
+    if format == ReportFormat::Json {
+        // One log: the analysis itself (docs/analyze.md). Several jobs: one entry each.
+        if let [(_, a)] = analyses.as_slice() {
+            out = report::json(a);
+        } else {
+            let items: Vec<serde_json::Value> = analyses
+                .iter()
+                .map(|(name, a)| serde_json::json!({"job": name, "analysis": a}))
+                .collect();
+            out = serde_json::to_string_pretty(&items).unwrap_or_default();
+        }
+        out.push('\n');
+    } else {
+        let many = analyses.len() > 1;
+        for (name, a) in &analyses {
+            if let (true, Some(name)) = (many, name) {
+                out.push_str(&match format {
+                    ReportFormat::Markdown => format!("# {name}\n\n"),
+                    _ => format!("== {name} ==\n"),
+                });
+            }
+            out.push_str(&match format {
+                ReportFormat::Terminal => report::terminal(a, g.stdout_color),
+                ReportFormat::Markdown => report::markdown(a),
+                _ => report::html(a),
+            });
+        }
+    }
+    write_stdout(out.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Shared settings of one `medic analyze`.
+struct Run<'a> {
+    options: &'a Options,
+    baseline: Option<&'a Baseline>,
+    baseline_hash: Option<&'a str>,
+    cache: Option<&'a Cache>,
+}
+
+impl Run<'_> {
+    /// The cached analysis of the log with this hash, or a fresh one (then cached);
+    /// either way with the fingerprint's sighting recorded.
+    fn cached(
+        &self,
+        log_hash: &str,
+        compute: impl FnOnce() -> Result<Analysis, ReadError>,
+    ) -> Result<Analysis, Failure> {
+        let key = cache_key(log_hash, self.options, self.baseline_hash);
+        let cached = self.cache.and_then(|c| c.get(&key));
+        let mut analysis = match cached {
+            Some(a) => a,
+            None => {
+                let a = compute().map_err(read_failure)?;
+                if let Some(cache) = self.cache
+                    && let Err(e) = cache.put(&key, &a)
+                {
+                    eprintln!("warning: cannot write the analysis cache: {e}");
+                }
+                a
+            }
+        };
+        self.remember(&mut analysis);
+        Ok(analysis)
+    }
+
+    fn remember(&self, analysis: &mut Analysis) {
+        if let Some(cache) = self.cache
+            && let Err(e) = cache.remember(analysis)
+        {
+            eprintln!("warning: cannot count the fingerprint: {e}");
+        }
+    }
+}
+
+fn read_failure(e: ReadError) -> Failure {
+    match e {
+        // A file that cannot be opened is the user's input; a broken archive too.
+        ReadError::Io { .. } | ReadError::BadZip { .. } => Failure::usage(e.to_string()),
+    }
+}
+
+fn fetch_failure(e: FetchError) -> Failure {
+    match e {
+        FetchError::UnknownUrl { .. } | FetchError::MissingToken { .. } => {
+            Failure::usage(e.to_string())
+        }
+        FetchError::Status { .. }
+        | FetchError::Transport { .. }
+        | FetchError::BadPayload { .. } => Failure::failed(e.to_string()),
+    }
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        // `medic analyze … | head` closing the pipe is not a failure.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::failed(format!("cannot write to stdout: {e}"))),
+    }
+}
+
+/// `medic sanitize <file|->`: the text with secrets redacted on stdout, the counts per
+/// type on stderr (never a value).
+pub fn sanitize(input: &str) -> CmdResult {
+    let mut sanitizer = Sanitizer::default();
+    let stdout = io::stdout().lock();
+    let out = BufWriter::with_capacity(256 * 1024, stdout);
+    let result = if input == "-" {
+        sanitizer.sanitize_stream(io::stdin().lock(), out)
+    } else {
+        let file =
+            File::open(input).map_err(|e| Failure::usage(format!("cannot read {input}: {e}")))?;
+        sanitizer.sanitize_stream(BufReader::with_capacity(256 * 1024, file), out)
+    };
+    match result {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(Failure::failed(format!("sanitizing {input}: {e}"))),
+    }
+    eprint!("{}", report_text(sanitizer.report()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The sanitizer's report for people: totals, then one line per type.
+fn report_text(r: &SanitizeReport) -> String {
+    let mut s = format!(
+        "sanitized {} lines: {} redactions in {} lines\n",
+        r.lines, r.redactions, r.lines_changed
+    );
+    for (kind, count) in &r.by_type {
+        s.push_str(&format!("  {kind:<32} {count}\n"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medic_engine::secrets::Redactor;
+
+    #[test]
+    fn the_redactor_removes_tokens_and_keeps_addresses() {
+        let r = SanitizerRedactor;
+        let token = format!("ghp_{}", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5");
+        let line = format!("pushing with {token} to 10.0.0.1 as dev@example.com");
+        let out = r.redact(&line);
+        assert!(!out.contains(&token), "{out}");
+        assert!(out.contains("[REDACTED:"), "{out}");
+        assert!(
+            out.contains("10.0.0.1") && out.contains("dev@example.com"),
+            "{out}"
+        );
+        assert!(matches!(r.redact("nothing here"), Cow::Borrowed(_)));
+        let twice = r.redact(&out).into_owned();
+        assert_eq!(twice, out, "idempotent");
+        let text = format!("a\n{token}\n");
+        let multi = r.redact(&text);
+        assert!(!multi.contains(&token) && multi.ends_with('\n'), "{multi}");
+    }
+
+    #[test]
+    fn the_report_has_counts_and_no_values() {
+        let mut s = Sanitizer::default();
+        let secret = "AKIAIOSFODNN7EXAMPLQ";
+        let _ = s.sanitize_line(&format!("aws_access_key_id={secret}"));
+        let text = report_text(s.report());
+        assert!(
+            text.starts_with("sanitized 1 lines: 1 redactions in 1 lines"),
+            "{text}"
+        );
+        assert!(!text.contains(secret));
+    }
+}
