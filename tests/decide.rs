@@ -324,3 +324,67 @@ fn a_workflow_branches_on_the_decide_step_and_the_decision_is_recorded() {
         "no outcome reported yet: {stats}"
     );
 }
+
+#[test]
+fn the_analyze_steps_outputs_feed_the_decide_step_as_they_are() {
+    let p = Project::new();
+    p.write(
+        "build.log",
+        "running 3 tests\ntest parser::tests::eof ... FAILED\nerror: test failed, to rerun pass `--lib`\n",
+    );
+    p.write(
+        "flow.yaml",
+        r#"name: triage-and-decide
+steps:
+  analyze:
+    uses: analyze
+    with: { path: build.log }
+  decide:
+    uses: decide
+    needs: [analyze]
+    with:
+      analysis: "{{ steps.analyze.outputs }}"
+  report:
+    uses: log
+    needs: [decide]
+    with: { message: "{{ steps.decide.outputs.outcome }} {{ steps.decide.outputs.decision_id }}" }
+"#,
+    );
+    let out = p.medic().args(["run", "flow.yaml"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let show = p.show(&crate::support::run_id_from(&stderr(&out)));
+    let steps = show["steps"].as_array().unwrap();
+    let decide = steps.iter().find(|s| s["step_key"] == "decide").unwrap();
+    let outcome = decide["outputs"]["outcome"].as_str().unwrap();
+    let decision_id = decide["outputs"]["decision_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let report = steps.iter().find(|s| s["step_key"] == "report").unwrap();
+    assert_eq!(
+        report["outputs"]["message"],
+        format!("{outcome} {decision_id}")
+    );
+    let out = p
+        .medic()
+        .args([
+            "outcome",
+            &decision_id,
+            "failure",
+            "--reason",
+            "fix did not help",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stats: Value = serde_json::from_str(&stdout(
+        &p.medic().args(["stats", "-o", "json"]).output().unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(stats["categories"][0]["failures"], 1, "{stats}");
+    assert_eq!(
+        stats["fingerprints"][0]["key"].as_str().map(str::len),
+        Some(16),
+        "{stats}"
+    );
+}
