@@ -154,6 +154,17 @@ fn init_scaffolds_a_runnable_project_and_never_overwrites() {
     let p = Project::new();
     p.medic().arg("init").assert().code(0);
     p.medic().args(["validate", "workflows"]).assert().code(0);
+    p.medic().args(["validate", "policies"]).assert().code(0);
+    p.medic()
+        .args([
+            "policy",
+            "test",
+            "policies/default.yaml",
+            "policies/default.cases.yaml",
+        ])
+        .assert()
+        .code(0);
+    assert!(p.path().join("schema/policy.schema.json").is_file());
     let out = p
         .medic()
         .args(["run", "workflows/hello.yaml"])

@@ -6,12 +6,18 @@ use std::process::ExitCode;
 use crate::{CmdResult, Failure};
 
 const EXAMPLE: &str = include_str!("../../workflows/hello.yaml");
-const POLICIES_README: &str = "# Policies\n\nDecision policies (confidence weights, rules, guards and approvers) live here.\n";
+const POLICIES_README: &str = "# Policies\n\nDecision policies (confidence weights, rules, guards and approvers) live here.\nCheck them with `medic validate policies/` and `medic policy test policies/default.yaml policies/default.cases.yaml`;\nsee docs/policies.md.\n";
+const DEFAULT_POLICY: &str = medic_policies::policy::DEFAULT_POLICY;
+const DEFAULT_CASES: &str = include_str!("../../policies/default.cases.yaml");
 
-/// Scaffold `workflows/`, `schema/` and `policies/` under `dir`, never overwriting a file.
+/// Scaffold `workflows/`, `schema/` and `policies/` (the default policy and its table
+/// tests) under `dir`, never overwriting a file.
 pub fn init(dir: &Path) -> CmdResult {
     // The example's modeline points editors at this schema.
     let schema = serde_json::to_string_pretty(&medic_engine::schema::workflow_schema())
+        .unwrap_or_default()
+        + "\n";
+    let policy_schema = serde_json::to_string_pretty(&medic_policies::policy::policy_schema())
         .unwrap_or_default()
         + "\n";
     let files = [
@@ -20,7 +26,16 @@ pub fn init(dir: &Path) -> CmdResult {
             dir.join("schema").join("workflow.schema.json"),
             schema.as_str(),
         ),
+        (
+            dir.join("schema").join("policy.schema.json"),
+            policy_schema.as_str(),
+        ),
         (dir.join("policies").join("README.md"), POLICIES_README),
+        (dir.join("policies").join("default.yaml"), DEFAULT_POLICY),
+        (
+            dir.join("policies").join("default.cases.yaml"),
+            DEFAULT_CASES,
+        ),
     ];
     for (path, _) in &files {
         if path.exists() {
