@@ -93,6 +93,38 @@ steps:
 }
 
 #[test]
+fn a_private_key_a_step_prints_line_by_line_is_redacted_whole_in_the_log() {
+    let p = Project::new();
+    // Two lines of a key body, reversed at run time so they are not in the workflow.
+    let body = [
+        "nug0tAff6VzeLegRt0mNzPeEOgl4oM2HxMzoCHPLVfL1USu1AEQAKCAAIBAowEIIM",
+        "KxTnxg81pkZ2YMb+sItsBfKwbhKq+u5nEKTj7LBmrkQ7RWy7Wzl/0qrnRLno7wLTV",
+    ];
+    let reversed: Vec<String> = body.iter().map(|l| l.chars().rev().collect()).collect();
+    p.write(
+        "wf.yaml",
+        &format!(
+            r#"name: key
+steps:
+  leak:
+    uses: shell
+    with: {{ run: 'printf -- "-----BEGIN RSA PRIVATE KEY-----\n%s\n%s\n-----END RSA PRIVATE KEY-----\n" "$(echo {} | rev)" "$(echo {} | rev)"' }}
+"#,
+            body[0], body[1]
+        ),
+    );
+    let out = p.medic().args(["run", "wf.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let id = p.runs()[0]["id"].as_str().unwrap().to_string();
+    let logs = stdout(&p.medic().args(["runs", "logs", &id]).output().unwrap());
+    assert!(logs.contains("[REDACTED:private-key]"), "{logs}");
+    for line in &reversed {
+        assert!(!logs.contains(line.as_str()), "key body in the log: {logs}");
+        assert_eq!(any_file_holds(&p.path().join(".medic"), line), None);
+    }
+}
+
+#[test]
 fn analyze_a_file_in_every_format_with_original_line_numbers() {
     let p = Project::new();
     let log = fixture("github-yarn-install.log");

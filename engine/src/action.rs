@@ -263,6 +263,8 @@ pub struct StepContext {
     /// decisions and claims rate limits). `None` outside a run.
     pub store: Option<crate::store::Store>,
     logs: Arc<Mutex<Vec<String>>>,
+    // Carries state across the lines of this attempt's log (a private key block).
+    log_redactor: Arc<Mutex<Option<Box<dyn crate::secrets::LogRedactor>>>>,
 }
 
 impl fmt::Debug for StepContext {
@@ -297,11 +299,12 @@ impl StepContext {
             attempt,
             idempotency_key: idempotency_key.into(),
             env,
-            masker,
             dry_run,
             base_dir,
             store: None,
             logs: Arc::default(),
+            log_redactor: Arc::new(Mutex::new(masker.log_redactor())),
+            masker,
         }
     }
 
@@ -313,11 +316,14 @@ impl StepContext {
 
     /// Append a line to the attempt's log, with secrets masked.
     pub fn log(&self, line: impl AsRef<str>) {
-        let masked = self.masker.mask(line.as_ref());
+        let masked = {
+            let mut state = self.log_redactor.lock().unwrap_or_else(|e| e.into_inner());
+            self.masker.mask_log_line(line.as_ref(), state.as_mut())
+        };
         self.logs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(masked.into_owned());
+            .push(masked);
     }
 
     /// The attempt's log so far.

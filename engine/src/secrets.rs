@@ -25,6 +25,18 @@ pub const MASK: &str = "***";
 pub trait Redactor: Send + Sync + fmt::Debug {
     /// `text` with every secret it recognises replaced.
     fn redact<'a>(&self, text: &'a str) -> Cow<'a, str>;
+
+    /// A redactor for the consecutive lines of one log, for secrets that span lines
+    /// (a private key block printed line by line). `None`: each line on its own.
+    fn log_redactor(&self) -> Option<Box<dyn LogRedactor>> {
+        None
+    }
+}
+
+/// Redacts one log line after another, remembering what earlier lines started.
+pub trait LogRedactor: Send {
+    /// The next line (without its terminator) with secrets replaced.
+    fn redact_line(&mut self, line: &str) -> String;
 }
 
 /// Replaces known secret values with [`MASK`], then applies the [`Redactor`], if any.
@@ -71,6 +83,27 @@ impl Masker {
     pub fn with_redactor(mut self, redactor: Option<Arc<dyn Redactor>>) -> Self {
         self.redactor = redactor;
         self
+    }
+
+    /// A redactor for the lines of one log (see [`Redactor::log_redactor`]).
+    pub fn log_redactor(&self) -> Option<Box<dyn LogRedactor>> {
+        self.redactor.as_ref().and_then(|r| r.log_redactor())
+    }
+
+    /// `line`, the next line of a log, with secret values replaced and `log`, the
+    /// log's redactor, applied (or the plain redactor when there is none).
+    pub fn mask_log_line(&self, line: &str, log: Option<&mut Box<dyn LogRedactor>>) -> String {
+        let mut out = Cow::Borrowed(line);
+        for value in &self.values {
+            if out.contains(value.as_str()) {
+                out = Cow::Owned(out.replace(value.as_str(), MASK));
+            }
+        }
+        match (log, &self.redactor) {
+            (Some(log), _) => log.redact_line(&out),
+            (None, Some(r)) => r.redact(&out).into_owned(),
+            (None, None) => out.into_owned(),
+        }
     }
 
     /// Whether there is nothing to mask.
@@ -149,6 +182,43 @@ mod tests {
                     .join(" "),
             )
         }
+
+        fn log_redactor(&self) -> Option<Box<dyn LogRedactor>> {
+            Some(Box::new(Block(false)))
+        }
+    }
+
+    /// Redacts every line from `BEGIN` to `END`.
+    struct Block(bool);
+
+    impl LogRedactor for Block {
+        fn redact_line(&mut self, line: &str) -> String {
+            if line == "BEGIN" {
+                self.0 = true;
+            }
+            let out = if self.0 {
+                "[KEY]".to_string()
+            } else {
+                line.to_string()
+            };
+            if line == "END" {
+                self.0 = false;
+            }
+            out
+        }
+    }
+
+    #[test]
+    fn log_lines_go_through_one_stateful_redactor_per_log() {
+        let masker = Masker::new(["hunter2-long"]).with_redactor(Some(Arc::new(TokRedactor)));
+        let mut log = masker.log_redactor();
+        let lines: Vec<String> = ["a hunter2-long", "BEGIN", "c2VjcmV0", "END", "after"]
+            .iter()
+            .map(|l| masker.mask_log_line(l, log.as_mut()))
+            .collect();
+        assert_eq!(lines, ["a ***", "[KEY]", "[KEY]", "[KEY]", "after"]);
+        // Without a log redactor, the plain one applies line by line.
+        assert_eq!(masker.mask_log_line("x tok_1", None), "x [REDACTED]");
     }
 
     #[test]

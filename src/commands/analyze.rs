@@ -27,10 +27,27 @@ use crate::{CmdResult, Failure, Globals};
 #[derive(Debug, Clone, Copy)]
 pub struct SanitizerRedactor;
 
+fn engine_sanitizer() -> Sanitizer {
+    Sanitizer::with_rules(RuleSet::builtin(), MaskMode::Keep, MaskMode::Keep)
+}
+
+/// One sanitizer per step log, so that a private key printed line by line is
+/// redacted whole, not just its first line.
+struct LogSanitizer(Sanitizer);
+
+impl medic_engine::secrets::LogRedactor for LogSanitizer {
+    fn redact_line(&mut self, line: &str) -> String {
+        self.0.sanitize_line(line).into_owned()
+    }
+}
+
 impl medic_engine::secrets::Redactor for SanitizerRedactor {
+    fn log_redactor(&self) -> Option<Box<dyn medic_engine::secrets::LogRedactor>> {
+        Some(Box::new(LogSanitizer(engine_sanitizer())))
+    }
+
     fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let mut sanitizer =
-            Sanitizer::with_rules(RuleSet::builtin(), MaskMode::Keep, MaskMode::Keep);
+        let mut sanitizer = engine_sanitizer();
         if text.contains('\n') {
             let clean = sanitizer.sanitize_text(text);
             if clean == text {
