@@ -66,6 +66,21 @@ macro_rules! on_pool {
 mod decisions;
 pub use decisions::*;
 
+/// All rows of one run from `$sql` (whose only parameter is the run id), mapped to records.
+macro_rules! rows_of_run {
+    ($self:expr, $sql:expr, $run_id:expr, $map:ident) => {
+        on_pool!($self, pool => {
+            sqlx::query($sql)
+                .bind($run_id)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map($map)
+                .collect::<Result<Vec<_>>>()?
+        })
+    };
+}
+
 /// Handle to the store. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -353,30 +368,14 @@ impl Store {
         const SQL: &str = "SELECT run_id, step_key, step_id, item_index, status, attempts, input, outputs, \
              error_kind, error, idempotency_key, wait, wake_at, started_at, finished_at \
              FROM step_runs WHERE run_id = $1 ORDER BY step_id, item_index, step_key";
-        Ok(on_pool!(self, pool => {
-            sqlx::query(SQL)
-                .bind(run_id)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(step_from_row)
-                .collect::<Result<Vec<_>>>()?
-        }))
+        Ok(rows_of_run!(self, SQL, run_id, step_from_row))
     }
 
     /// Every attempt of a run, oldest first.
     pub async fn attempts(&self, run_id: &str) -> Result<Vec<AttemptRecord>> {
         const SQL: &str = "SELECT id, run_id, step_key, attempt, status, input, outputs, logs, exit_code, \
              error_kind, error, started_at, finished_at FROM attempts WHERE run_id = $1 ORDER BY id";
-        Ok(on_pool!(self, pool => {
-            sqlx::query(SQL)
-                .bind(run_id)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(attempt_from_row)
-                .collect::<Result<Vec<_>>>()?
-        }))
+        Ok(rows_of_run!(self, SQL, run_id, attempt_from_row))
     }
 
     /// The run's events, oldest first.
