@@ -170,6 +170,7 @@ async fn an_approval_is_decided_exactly_once() {
         let req = ApprovalRequest {
             message: "ok?".into(),
             approvers: vec!["alice".into()],
+            groups: Vec::new(),
             inputs: Default::default(),
             deadline: None,
             on_timeout: TimeoutOutcome::Fail,
