@@ -338,10 +338,10 @@ pub struct AnalyzeArgs {
     /// Most lines in the excerpt, context included.
     #[arg(long, value_name = "N", default_value_t = 40)]
     pub max_lines: usize,
-    /// Neither read nor write the analysis cache (nor count the fingerprint).
+    /// Neither read nor write the analysis cache, nor count the fingerprint in the store.
     #[arg(long)]
     pub no_cache: bool,
-    /// Where analyses and fingerprint counts are kept.
+    /// Where analyses are cached (fingerprint sightings are counted in the store).
     #[arg(long, value_name = "DIR", default_value = ".medic/cache")]
     pub cache_dir: PathBuf,
     /// Seconds one HTTP request may take when fetching a URL.

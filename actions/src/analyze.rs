@@ -6,13 +6,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use medic_analyze::cache::{Cache, CacheConfig};
 use medic_analyze::fetch::FetchError;
 use medic_analyze::http::{HttpOptions, fetch_url};
 use medic_analyze::read::Source;
 use medic_analyze::report;
 use medic_analyze::sanitize::Sanitizer;
-use medic_analyze::triage::{self, Analysis, Baseline, Options};
+use medic_analyze::triage::{self, Analysis, Baseline, Options, Seen};
 use medic_engine::action::{
     Action, ErrorKind, OutputDoc, Outputs, StepContext, StepError, StepOutcome,
 };
@@ -48,10 +47,6 @@ pub struct AnalyzeConfig {
     /// Most lines in the excerpt, context included (default 40).
     #[serde(default = "default_max_lines")]
     pub max_lines: usize,
-    /// Folder where fingerprint sightings are counted for `seen_count`, relative to the
-    /// run's folder (default `.medic/cache`, shared with `medic analyze`).
-    #[serde(default)]
-    pub cache_dir: Option<String>,
     /// Seconds one HTTP request may take when fetching `url` (default 60).
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
@@ -82,6 +77,32 @@ impl AnalyzeConfig {
                 "give exactly one of `log` (the text), `path` (a file) and `url` (a CI run, job or build)",
             )),
         }
+    }
+}
+
+/// Count this sighting of the fingerprint in the run's store, shared by every run and
+/// worker on the database (and by `medic analyze`); a dry run only reads the count.
+async fn count_sighting(analysis: &mut Analysis, ctx: &StepContext) {
+    let Some(store) = &ctx.store else { return };
+    let now = chrono::Utc::now();
+    let sighting = if ctx.dry_run {
+        store.sighting(&analysis.fingerprint).await
+    } else {
+        store
+            .record_sighting(&analysis.fingerprint, Some(analysis.category.as_str()), now)
+            .await
+            .map(Some)
+    };
+    match sighting {
+        Ok(Some(s)) => {
+            analysis.seen = Some(Seen {
+                count: s.count.max(0) as u64,
+                first_seen: s.first_seen.timestamp().max(0) as u64,
+                last_seen: s.last_seen.timestamp().max(0) as u64,
+            });
+        }
+        Ok(None) => {}
+        Err(e) => ctx.log(format!("warning: seen_count unavailable: {e}")),
     }
 }
 
@@ -150,7 +171,7 @@ impl Action for Analyze {
         OutputDoc {
             name: "seen_count",
             kind: "number",
-            description: "How often this fingerprint was seen, this time included.",
+            description: "How often this fingerprint was seen, this time included, counted in the store that every run, worker and `medic analyze` share.",
         },
         OutputDoc {
             name: "jobs",
@@ -228,17 +249,7 @@ impl Action for Analyze {
         .await?
         .map_err(|e| config_error(e.to_string()))?;
 
-        let cache_dir = ctx
-            .base_dir
-            .join(config.cache_dir.as_deref().unwrap_or(".medic/cache"));
-        let counted = Cache::open(&cache_dir, CacheConfig::default())
-            .and_then(|cache| cache.remember(&mut analysis));
-        if let Err(e) = counted {
-            ctx.log(format!(
-                "warning: seen_count unavailable: cannot use {}: {e}",
-                cache_dir.display()
-            ));
-        }
+        count_sighting(&mut analysis, ctx).await;
         for w in &analysis.warnings {
             ctx.log(format!("warning: {w}"));
         }
@@ -321,7 +332,10 @@ error: test failed, to rerun pass `--lib`
     #[tokio::test]
     async fn analyses_log_text_into_the_documented_outputs() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = test_context(&[], dir.path());
+        let store = medic_engine::store::Store::connect(dir.path().join("m.db").to_str().unwrap())
+            .await
+            .unwrap();
+        let ctx = test_context(&[], dir.path()).with_store(store);
         let StepOutcome::Success(out) = Analyze
             .run(config(json!({"log": LOG})), &ctx)
             .await

@@ -14,8 +14,9 @@ use medic_analyze::http::{HttpOptions, fetch_url};
 use medic_analyze::read::{ReadError, Source};
 use medic_analyze::report;
 use medic_analyze::sanitize::{MaskMode, RuleSet, SanitizeReport, Sanitizer};
-use medic_analyze::triage::{self, Analysis, Baseline, Options};
+use medic_analyze::triage::{self, Analysis, Baseline, Options, Seen};
 
+use super::open_store;
 use crate::cli::{AnalyzeArgs, Output, ReportFormat};
 use crate::{CmdResult, Failure, Globals};
 
@@ -147,7 +148,6 @@ pub async fn analyze(args: AnalyzeArgs, g: &Globals) -> CmdResult {
             &options,
         )
         .map_err(read_failure)?;
-        ctx.remember(&mut analysis);
         analyses.push((None, analysis));
     } else {
         let path = Path::new(&args.input);
@@ -164,6 +164,9 @@ pub async fn analyze(args: AnalyzeArgs, g: &Globals) -> CmdResult {
         analyses.push((None, analysis));
     }
 
+    if !args.no_cache {
+        count_sightings(&mut analyses, g).await;
+    }
     for (_, a) in &analyses {
         for w in &a.warnings {
             eprintln!("warning: {w}");
@@ -232,15 +235,34 @@ impl Run<'_> {
                 a
             }
         };
-        self.remember(&mut analysis);
         Ok(analysis)
     }
+}
 
-    fn remember(&self, analysis: &mut Analysis) {
-        if let Some(cache) = self.cache
-            && let Err(e) = cache.remember(analysis)
+/// Count one sighting of each analysis' fingerprint in the store, where every run and
+/// every worker sharing the database counts too, and fill in `seen`.
+async fn count_sightings(analyses: &mut [(Option<String>, Analysis)], g: &Globals) {
+    let store = match open_store(g).await {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("warning: fingerprints not counted: {}", e.message);
+            return;
+        }
+    };
+    for (_, analysis) in analyses {
+        let category = analysis.category.as_str();
+        match store
+            .record_sighting(&analysis.fingerprint, Some(category), chrono::Utc::now())
+            .await
         {
-            eprintln!("warning: cannot count the fingerprint: {e}");
+            Ok(s) => {
+                analysis.seen = Some(Seen {
+                    count: s.count.max(0) as u64,
+                    first_seen: s.first_seen.timestamp().max(0) as u64,
+                    last_seen: s.last_seen.timestamp().max(0) as u64,
+                });
+            }
+            Err(e) => eprintln!("warning: cannot count the fingerprint: {e}"),
         }
     }
 }
