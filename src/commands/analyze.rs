@@ -141,7 +141,7 @@ pub async fn analyze(args: AnalyzeArgs, g: &Globals) -> CmdResult {
     } else if args.input == "-" {
         // Standard input cannot be hashed before it is read; it is analysed in one
         // streaming pass and only its fingerprint is counted.
-        let mut analysis = triage::analyze_source(
+        let analysis = triage::analyze_source(
             &Source::Stdin,
             &mut Sanitizer::default(),
             ctx.baseline,
@@ -223,7 +223,7 @@ impl Run<'_> {
     ) -> Result<Analysis, Failure> {
         let key = cache_key(log_hash, self.options, self.baseline_hash);
         let cached = self.cache.and_then(|c| c.get(&key));
-        let mut analysis = match cached {
+        let analysis = match cached {
             Some(a) => a,
             None => {
                 let a = compute().map_err(read_failure)?;
