@@ -176,6 +176,7 @@ async fn a_pull_request_is_resolved_once_on_every_backend() {
     for (backend, store, _guard) in common::stores().await {
         let now = Utc::now();
         let mut pull = PullRecord {
+            api_url: "https://api.github.com".into(),
             repository: "acme/api".into(),
             number: 7,
             url: "https://github.com/acme/api/pull/7".into(),

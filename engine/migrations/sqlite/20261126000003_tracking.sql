@@ -14,6 +14,7 @@ CREATE TABLE fingerprints (
 -- the outcome of the decision that led to them, and a fix declined by a human is not
 -- proposed again.
 CREATE TABLE pull_requests (
+    api_url         TEXT NOT NULL,
     repository      TEXT NOT NULL,
     number          BIGINT NOT NULL,
     url             TEXT NOT NULL,

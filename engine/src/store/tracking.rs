@@ -62,6 +62,9 @@ impl PullState {
 /// A pull request Medic opened or updated.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PullRecord {
+    /// The API it was opened through (`https://api.github.com`, an Enterprise server,
+    /// the demo's stand-in), where its fate is polled.
+    pub api_url: String,
     /// `owner/name`.
     pub repository: String,
     /// Its number.
@@ -160,9 +163,9 @@ impl Store {
         on_pool!(self, pool => {
             sqlx::query(
                 "INSERT INTO pull_requests (repository, number, url, branch, fingerprint, fix_hash, \
-                 decision_id, run_id, state, opened_at, updated_at, resolved_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                 ON CONFLICT (repository, number) DO UPDATE SET url = excluded.url, \
+                 decision_id, run_id, state, opened_at, updated_at, resolved_at, api_url) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                 ON CONFLICT (repository, number) DO UPDATE SET url = excluded.url, api_url = excluded.api_url, \
                  branch = excluded.branch, fingerprint = excluded.fingerprint, \
                  fix_hash = excluded.fix_hash, decision_id = excluded.decision_id, \
                  run_id = excluded.run_id, state = excluded.state, \
@@ -180,6 +183,7 @@ impl Store {
             .bind(to_millis(pull.opened_at))
             .bind(to_millis(pull.updated_at))
             .bind(pull.resolved_at.map(to_millis))
+            .bind(&pull.api_url)
             .execute(pool)
             .await?;
         });
@@ -239,6 +243,7 @@ where
     Option<i64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
     Ok(PullRecord {
+        api_url: r.try_get("api_url")?,
         repository: r.try_get("repository")?,
         number: r.try_get("number")?,
         url: r.try_get("url")?,
