@@ -11,6 +11,7 @@
 pub mod analyze;
 pub mod decide;
 pub mod generic;
+pub mod github;
 mod support;
 
 use medic_engine::action::Registry;

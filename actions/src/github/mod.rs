@@ -1,0 +1,3 @@
+//! Actions that act on GitHub: pull requests, comments, reruns.
+
+pub mod body;
