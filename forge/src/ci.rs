@@ -97,7 +97,7 @@ impl Client {
                 service,
                 token_source: token.as_ref().and_then(|t| t.source().map(str::to_string)),
                 has_token: token.is_some(),
-                default_env,
+                default_env: default_env.to_string(),
             },
             retry: RetryPolicy::default(),
         })

@@ -208,7 +208,7 @@ pub(crate) struct Origin {
     /// Whether a token was given at all.
     pub has_token: bool,
     /// The name of the variable to set when there is no token.
-    pub default_env: &'static str,
+    pub default_env: String,
 }
 
 /// How a failed answer should be handled by the retry loop.
@@ -411,7 +411,7 @@ mod tests {
             service: "GitHub",
             token_source: Some("GITHUB_TOKEN".into()),
             has_token: true,
-            default_env: "GITHUB_TOKEN",
+            default_env: "GITHUB_TOKEN".into(),
         }
     }
 

@@ -194,7 +194,7 @@ mod tests {
             service: "GitLab",
             token_source: None,
             has_token: true,
-            default_env: "GITLAB_TOKEN",
+            default_env: "GITLAB_TOKEN".into(),
         }
     }
 

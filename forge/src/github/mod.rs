@@ -119,7 +119,7 @@ impl GitHub {
                 service: SERVICE,
                 token_source: token.as_ref().and_then(|t| t.source().map(str::to_string)),
                 has_token: token.is_some(),
-                default_env: DEFAULT_TOKEN_ENV,
+                default_env: DEFAULT_TOKEN_ENV.to_string(),
             },
             base_url,
             retry: RetryPolicy::default(),
@@ -129,6 +129,13 @@ impl GitHub {
     /// The same client with another retry policy.
     pub fn with_retry(mut self, retry: RetryPolicy) -> GitHub {
         self.retry = retry;
+        self
+    }
+
+    /// Names the variable that a 401 without a token tells the user to set (default
+    /// `GITHUB_TOKEN`), for callers that read the token from another one.
+    pub fn with_token_env(mut self, env_var: &str) -> GitHub {
+        self.origin.default_env = env_var.to_string();
         self
     }
 
