@@ -26,7 +26,9 @@ pub fn registry() -> Registry {
         .register(generic::sleep::Sleep)
         .register(generic::approval::Approval)
         .register(decide::Decide)
-        .register(analyze::Analyze);
+        .register(analyze::Analyze)
+        .register(github::comment::Comment)
+        .register(github::rerun::RerunFailedJobs);
     registry
 }
 
@@ -40,7 +42,15 @@ mod tests {
         assert_eq!(
             registry().names(),
             [
-                "analyze", "approval", "decide", "http", "log", "shell", "sleep"
+                "analyze",
+                "approval",
+                "decide",
+                "github.comment",
+                "github.rerun-failed-jobs",
+                "http",
+                "log",
+                "shell",
+                "sleep"
             ]
         );
     }
@@ -61,6 +71,15 @@ mod tests {
                 info.name
             );
         }
+    }
+
+    /// Dotted names (`github.comment`) are valid in `uses:`.
+    #[test]
+    fn dotted_action_names_pass_the_validator() {
+        let text = "name: w\nsecrets: [GITHUB_TOKEN]\nsteps:\n  c:\n    uses: github.comment\n    with: {repository: acme/api, number: 1, body: hi}\n  r:\n    uses: github.rerun-failed-jobs\n    with: {repository: acme/api, run_id: 5}\n";
+        let workflow =
+            medic_engine::validate::load_str(text, std::path::Path::new("w.yaml"), &registry());
+        assert!(workflow.is_ok(), "{:?}", workflow.err());
     }
 
     /// `medic explain` shows these descriptions; a field without `///` docs would show nothing.
