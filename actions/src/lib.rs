@@ -28,7 +28,8 @@ pub fn registry() -> Registry {
         .register(decide::Decide)
         .register(analyze::Analyze)
         .register(github::comment::Comment)
-        .register(github::rerun::RerunFailedJobs);
+        .register(github::rerun::RerunFailedJobs)
+        .register(github::outcomes::PollOutcomes);
     registry
 }
 
@@ -46,6 +47,7 @@ mod tests {
                 "approval",
                 "decide",
                 "github.comment",
+                "github.poll-outcomes",
                 "github.rerun-failed-jobs",
                 "http",
                 "log",
