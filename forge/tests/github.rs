@@ -597,3 +597,49 @@ async fn a_pull_merged_by_a_human_reads_as_merged_and_calls_go_to_a_jsonl_file()
     assert_eq!(lines[2]["status"], 405);
     assert!(!text.contains(CANARY), "the record holds no token");
 }
+
+#[tokio::test]
+async fn auto_merge_on_a_clean_pull_request_says_merge_it_now() {
+    let server = MockServer::start().await;
+    // GitHub's answer when the pull request can already be merged: nothing to wait for.
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .and(wiremock::matchers::body_partial_json(serde_json::json!({"variables": {"pullRequestId": "PR_kwDOAbc", "mergeMethod": "SQUASH"}})))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            r#"{"data":{"enablePullRequestAutoMerge":null},"errors":[{"type":"UNPROCESSABLE","path":["enablePullRequestAutoMerge"],"locations":[{"line":2,"column":3}],"message":"Pull request Pull request is in clean status"}]}"#,
+            "application/json",
+        ))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            r#"{"errors":[{"type":"FORBIDDEN","message":"Resource not accessible by integration"}]}"#,
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    let gh = GitHub::new(Some(&server.uri()), Some(token())).unwrap();
+    let mut pull: medic_forge::github::PullRequest =
+        serde_json::from_str(include_str!("../fixtures/pulls.create.201.json")).unwrap();
+    pull.node_id = Some("PR_kwDOAbc".into());
+    let outcome = gh
+        .enable_auto_merge(&pull, MergeMethod::Squash)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        AutoMergeOutcome::AlreadyMergeable {
+            reason: "Pull request Pull request is in clean status".into()
+        }
+    );
+    let err = gh
+        .enable_auto_merge(&pull, MergeMethod::Squash)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "GitHub GraphQL enablePullRequestAutoMerge failed: Resource not accessible by integration"
+    );
+}
