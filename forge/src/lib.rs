@@ -14,7 +14,7 @@ mod error;
 pub mod github;
 mod retry;
 pub mod standin;
-mod token;
+pub mod token;
 
 pub use error::ForgeError;
 pub use retry::RetryPolicy;

@@ -1003,6 +1003,97 @@ mod tests {
         );
     }
 
+    async fn ask(
+        state: &Shared,
+        method: &str,
+        uri: &str,
+        auth: Option<&str>,
+        body: &str,
+    ) -> (u16, Value) {
+        use tower::ServiceExt;
+        let mut request = axum::http::Request::builder().method(method).uri(uri);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let response = router(state.clone())
+            .oneshot(
+                request
+                    .body(axum::body::Body::from(body.to_string()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn handlers_answer_like_github_without_a_socket() {
+        let state: Shared = Arc::new(Mutex::new(Inner {
+            base_url: "http://standin.test".into(),
+            options: StandInOptions {
+                token: Some("t0ken".into()),
+                ..StandInOptions::default()
+            },
+            ..Inner::default()
+        }));
+        let (status, body) = ask(&state, "GET", "/repos/acme/api", None, "").await;
+        assert_eq!(
+            (status, body["message"].as_str()),
+            (401, Some("Bad credentials"))
+        );
+        let (status, body) = ask(
+            &state,
+            "GET",
+            "/api/v3/repos/acme/api",
+            Some("token t0ken"),
+            "",
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(body["full_name"], "acme/api");
+        assert_eq!(body["html_url"], "http://standin.test/acme/api");
+        let pull = r#"{"title":"t","head":"acme:fix","base":"main"}"#;
+        let (status, body) = ask(
+            &state,
+            "POST",
+            "/repos/acme/api/pulls",
+            Some("Bearer t0ken"),
+            pull,
+        )
+        .await;
+        assert_eq!(status, 201);
+        assert_eq!(body["url"], "http://standin.test/repos/acme/api/pulls/1");
+        assert_eq!(body["head"]["label"], "acme:fix");
+        let (status, _) = ask(
+            &state,
+            "GET",
+            "/repos/acme/api/pulls/2",
+            Some("Bearer t0ken"),
+            "",
+        )
+        .await;
+        assert_eq!(status, 404);
+        let (status, _) = ask(
+            &state,
+            "DELETE",
+            "/repos/acme/api",
+            Some("Bearer t0ken"),
+            "",
+        )
+        .await;
+        assert_eq!(status, 404, "what the stand-in does not serve is a 404");
+        let calls = state.lock().unwrap().calls.clone();
+        assert_eq!(calls.len(), 5);
+        assert_eq!(
+            calls[1].path, "/repos/acme/api",
+            "the enterprise prefix is not recorded"
+        );
+    }
+
     #[test]
     fn fake_shas_look_like_commit_ids() {
         let sha = fake_sha("a");

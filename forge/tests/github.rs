@@ -536,3 +536,110 @@ async fn an_unreachable_host_is_a_network_error() {
     );
     assert_clean(&err);
 }
+
+#[tokio::test]
+async fn a_pull_merged_by_a_human_reads_as_merged_and_calls_go_to_a_jsonl_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("calls.jsonl");
+    let server = standin(StandInOptions {
+        token: Some(CANARY.into()),
+        record_to: Some(record.clone()),
+        ..StandInOptions::default()
+    })
+    .await;
+    let gh = GitHub::new(Some(server.url()), Some(token())).unwrap();
+    let pull = gh
+        .create_pull("acme", "api", &new_pull("medic/fix"))
+        .await
+        .unwrap();
+    assert!(server.merge_pull("acme", "api", pull.number));
+    assert!(
+        !server.merge_pull("acme", "api", pull.number),
+        "already merged"
+    );
+    match gh.pull_outcome("acme", "api", pull.number).await.unwrap() {
+        PullOutcome::Merged { sha, .. } => assert_eq!(sha.map(|s| s.len()), Some(40)),
+        other => panic!("expected merged, got {other:?}"),
+    }
+    // Merging a merged pull request: GitHub's 405.
+    let err = gh
+        .merge_pull("acme", "api", pull.number, MergeMethod::Merge, None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "GitHub answered 405 to PUT /repos/acme/api/pulls/1/merge: Pull Request is not mergeable"
+    );
+    // Now that it is merged, the same head may be opened again.
+    gh.create_pull("acme", "api", &new_pull("medic/fix"))
+        .await
+        .unwrap();
+    // A request missing fields: GitHub's missing_field errors.
+    let mut bad = new_pull("medic/other");
+    bad.title = " ".into();
+    let err = gh.create_pull("acme", "api", &bad).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("Validation Failed; PullRequest.title: missing_field"),
+        "{err}"
+    );
+    server.shutdown().await;
+
+    let text = std::fs::read_to_string(&record).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    assert_eq!(lines[0]["method"], "POST");
+    assert_eq!(lines[0]["path"], "/repos/acme/api/pulls");
+    assert_eq!(lines[0]["status"], 201);
+    assert_eq!(lines[2]["status"], 405);
+    assert!(!text.contains(CANARY), "the record holds no token");
+}
+
+#[tokio::test]
+async fn auto_merge_on_a_clean_pull_request_says_merge_it_now() {
+    let server = MockServer::start().await;
+    // GitHub's answer when the pull request can already be merged: nothing to wait for.
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .and(wiremock::matchers::body_partial_json(serde_json::json!({"variables": {"pullRequestId": "PR_kwDOAbc", "mergeMethod": "SQUASH"}})))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            r#"{"data":{"enablePullRequestAutoMerge":null},"errors":[{"type":"UNPROCESSABLE","path":["enablePullRequestAutoMerge"],"locations":[{"line":2,"column":3}],"message":"Pull request Pull request is in clean status"}]}"#,
+            "application/json",
+        ))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            r#"{"errors":[{"type":"FORBIDDEN","message":"Resource not accessible by integration"}]}"#,
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    let gh = GitHub::new(Some(&server.uri()), Some(token())).unwrap();
+    let mut pull: medic_forge::github::PullRequest =
+        serde_json::from_str(include_str!("../fixtures/pulls.create.201.json")).unwrap();
+    pull.node_id = Some("PR_kwDOAbc".into());
+    let outcome = gh
+        .enable_auto_merge(&pull, MergeMethod::Squash)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        AutoMergeOutcome::AlreadyMergeable {
+            reason: "Pull request Pull request is in clean status".into()
+        }
+    );
+    let err = gh
+        .enable_auto_merge(&pull, MergeMethod::Squash)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "GitHub GraphQL enablePullRequestAutoMerge failed: Resource not accessible by integration"
+    );
+}

@@ -14,12 +14,13 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 use octocrab::Octocrab;
-use octocrab::models::issues::Comment;
-use octocrab::models::pulls::PullRequest;
-use octocrab::models::{IssueState, Label, Repository};
+use octocrab::models::IssueState;
 use octocrab::service::middleware::retry::RetryConfig;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+
+/// octocrab's models of what the client returns, so that callers need not depend on octocrab.
+pub use octocrab::models::{Label, Repository, issues::Comment, pulls::PullRequest};
 
 pub use model::{
     AutoMergeOutcome, ChecksSummary, MergeMethod, MergeResult, NewPull, PullOutcome, PullState,
