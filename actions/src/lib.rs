@@ -10,7 +10,9 @@
 
 pub mod analyze;
 pub mod decide;
+pub mod generate_fix;
 pub mod generic;
+pub mod review;
 mod support;
 
 use medic_engine::action::Registry;
@@ -25,6 +27,8 @@ pub fn registry() -> Registry {
         .register(generic::sleep::Sleep)
         .register(generic::approval::Approval)
         .register(decide::Decide)
+        .register(generate_fix::GenerateFix)
+        .register(review::Review)
         .register(analyze::Analyze);
     registry
 }
@@ -39,7 +43,15 @@ mod tests {
         assert_eq!(
             registry().names(),
             [
-                "analyze", "approval", "decide", "http", "log", "shell", "sleep"
+                "analyze",
+                "approval",
+                "decide",
+                "generate-fix",
+                "http",
+                "log",
+                "review",
+                "shell",
+                "sleep"
             ]
         );
     }
