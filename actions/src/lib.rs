@@ -10,8 +10,10 @@
 
 pub mod analyze;
 pub mod decide;
+pub mod generate_fix;
 pub mod generic;
 pub mod github;
+pub mod review;
 mod support;
 
 use medic_engine::action::Registry;
@@ -27,6 +29,8 @@ pub fn registry() -> Registry {
         .register(generic::approval::Approval)
         .register(decide::Decide)
         .register(analyze::Analyze)
+        .register(generate_fix::GenerateFix)
+        .register(review::Review)
         .register(github::comment::Comment)
         .register(github::rerun::RerunFailedJobs)
         .register(github::outcomes::PollOutcomes);
@@ -46,11 +50,13 @@ mod tests {
                 "analyze",
                 "approval",
                 "decide",
+                "generate-fix",
                 "github.comment",
                 "github.poll-outcomes",
                 "github.rerun-failed-jobs",
                 "http",
                 "log",
+                "review",
                 "shell",
                 "sleep"
             ]

@@ -2,10 +2,11 @@
 //! (category, fingerprint, failing tests, `file:line` locations, the key lines), taken
 //! as they are so a workflow can pass `{{ steps.analyze.outputs }}` straight in.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// One line of the analysis' excerpt.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 pub struct KeyLine {
     /// The line number in the original log.
     #[serde(default)]
@@ -17,7 +18,7 @@ pub struct KeyLine {
 
 /// What remediation needs from an analysis. Unknown fields are ignored on purpose:
 /// the analyzer's outputs carry more (report_markdown, seen_count…) than a fix needs.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
 pub struct Failure {
     /// `test`, `flaky`, `dependency`, `timeout`, `network`, `infrastructure`…
     #[serde(default)]

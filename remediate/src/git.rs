@@ -11,13 +11,15 @@ use std::path::{Component, Path, PathBuf};
 use std::process::Stdio;
 
 use git2::{
-    DiffFormat, DiffOptions, Oid, Repository, StatusOptions, WorktreeAddOptions,
-    WorktreePruneOptions,
+    DiffFormat, DiffOptions, Repository, StatusOptions, WorktreeAddOptions, WorktreePruneOptions,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::Error;
+
+/// A commit id (re-exported so that callers need not depend on git2).
+pub use git2::Oid;
 
 /// The trailer naming the failure a Medic commit fixes.
 pub const FINGERPRINT_TRAILER: &str = "Medic-Fingerprint";

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::analysis::Failure;
-use crate::git::Worktree;
+use crate::git::{Worktree, reset_worktree};
+use crate::patch::Globs;
 use crate::process::{self, Env};
 use crate::strategy::{finish, llm_patch};
 use crate::{Error, Outcome};
@@ -21,6 +22,9 @@ pub struct Options {
     pub timeout: Duration,
     /// The agent's environment: only these variables, plus `PATH` and `HOME`.
     pub env: BTreeMap<String, String>,
+    /// Globs the agent's change may touch (empty: anywhere in the repository). A change
+    /// outside them is thrown away: no fix.
+    pub allowed: Globs,
 }
 
 /// Run the agent and measure what it changed.
@@ -65,7 +69,7 @@ pub async fn run(
         )));
     }
     let program = options.command.split_whitespace().next().unwrap_or("agent");
-    finish(
+    let outcome = finish(
         worktree,
         "agent",
         format!(
@@ -80,7 +84,22 @@ pub async fn run(
             "Made by the coding agent `{program}` in {} ms.",
             finished.duration_ms
         ),
-    )
+    )?;
+    if let Outcome::Fix(fix) = &outcome
+        && !options.allowed.is_empty()
+        && let Some(path) = fix
+            .change
+            .files
+            .iter()
+            .map(|f| f.path.as_str())
+            .find(|p| options.allowed.matching(p).is_none())
+    {
+        reset_worktree(worktree)?;
+        return Ok(Outcome::no_fix(format!(
+            "the agent changed `{path}`, which no allowed path matches; its change was discarded"
+        )));
+    }
+    Ok(outcome)
 }
 
 /// Quote for `sh`.
@@ -124,8 +143,8 @@ mod tests {
             .checkout()
             .create_worktree("HEAD", "medic/fix-ab12", None)
             .unwrap();
-        let script = test.dir.path().join("../agent-script.sh");
-        let script = script.canonicalize().unwrap_or(script);
+        let scripts = tempfile::tempdir().unwrap();
+        let script = scripts.path().join("agent.sh");
         // A stand-in for `aider --message-file {prompt_file}`: reads the task, edits a file.
         std::fs::write(
             &script,
@@ -138,9 +157,9 @@ mod tests {
             command: format!("sh {} {{prompt_file}}", script.display()),
             timeout: Duration::from_secs(20),
             env: BTreeMap::from([("GIVEN".into(), "yes".into())]),
+            allowed: Globs::new(&[]).unwrap(),
         };
         let outcome = run(&wt, &failure(), &options).await.unwrap();
-        let _ = std::fs::remove_file(&script);
         let Outcome::Fix(fix) = outcome else {
             panic!("{outcome:?}")
         };
@@ -152,6 +171,16 @@ mod tests {
             "{}",
             fix.change.diff
         );
+        // The same agent confined to `src/**` may not leave agent.log behind.
+        let confined = Options {
+            allowed: Globs::new(&["src/**".to_string()]).unwrap(),
+            ..options
+        };
+        match run(&wt, &failure(), &confined).await.unwrap() {
+            Outcome::NoFix { reason } => assert!(reason.contains("`agent.log`"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(crate::git::diff(&wt).unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -165,6 +194,7 @@ mod tests {
             command: "sleep 30".into(),
             timeout: Duration::from_millis(300),
             env: BTreeMap::new(),
+            allowed: Globs::new(&[]).unwrap(),
         };
         match run(&wt, &failure(), &slow).await.unwrap() {
             Outcome::NoFix { reason } => assert!(reason.contains("did not finish"), "{reason}"),
@@ -174,6 +204,7 @@ mod tests {
             command: "echo 'cannot help'; exit 2".into(),
             timeout: Duration::from_secs(10),
             env: BTreeMap::new(),
+            allowed: Globs::new(&[]).unwrap(),
         };
         match run(&wt, &failure(), &failing).await.unwrap() {
             Outcome::NoFix { reason } => {
@@ -185,6 +216,7 @@ mod tests {
             command: "true".into(),
             timeout: Duration::from_secs(10),
             env: BTreeMap::new(),
+            allowed: Globs::new(&[]).unwrap(),
         };
         match run(&wt, &failure(), &idle).await.unwrap() {
             Outcome::NoFix { reason } => assert_eq!(reason, "agent changed nothing"),

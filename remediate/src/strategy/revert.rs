@@ -52,7 +52,7 @@ pub async fn run(
         )));
     }
     let (culprit, why) = match &options.verify {
-        Some(verify) => match bisect(worktree, &repo, &candidates, verify).await? {
+        Some(verify) => match bisect(worktree, &candidates, verify).await? {
             Ok(found) => found,
             Err(reason) => return Ok(Outcome::no_fix(reason)),
         },
@@ -140,7 +140,6 @@ fn touched(repo: &Repository, oid: Oid) -> Result<Vec<String>, Error> {
 /// fix (the failure does not reproduce).
 async fn bisect(
     worktree: &Worktree,
-    repo: &Repository,
     candidates: &[Oid],
     verify: &Verify,
 ) -> Result<Result<(Oid, String), String>, Error> {
@@ -149,7 +148,7 @@ async fn bisect(
     let shown = medic_analyze::sanitize::Sanitizer::default().sanitize_text(&verify.command);
     let result = async {
         runs += 1;
-        if passes(repo, worktree, candidates[last], verify).await? {
+        if passes(worktree, candidates[last], verify).await? {
             return Ok(Err(format!(
                 "`{}` passes at {}: the failure does not reproduce, nothing to bisect",
                 shown,
@@ -161,7 +160,7 @@ async fn bisect(
         while hi - lo > 1 {
             let mid = (lo + hi) / 2;
             runs += 1;
-            if passes(repo, worktree, candidates[mid as usize], verify).await? {
+            if passes(worktree, candidates[mid as usize], verify).await? {
                 lo = mid;
             } else {
                 hi = mid;
@@ -182,20 +181,20 @@ async fn bisect(
     result
 }
 
-async fn passes(
-    repo: &Repository,
-    worktree: &Worktree,
-    oid: Oid,
-    verify: &Verify,
-) -> Result<bool, Error> {
-    repo.set_head_detached(oid)
+/// Check out `oid` in the worktree and run the command there. The repository handle
+/// is not kept across the run: it is not `Sync`, and the step's future must be `Send`.
+async fn passes(worktree: &Worktree, oid: Oid, verify: &Verify) -> Result<bool, Error> {
+    {
+        let repo = open_worktree(&worktree.path)?;
+        repo.set_head_detached(oid)
+            .map_err(Error::git("cannot check out a commit to bisect"))?;
+        repo.checkout_head(Some(
+            git2::build::CheckoutBuilder::new()
+                .force()
+                .remove_untracked(true),
+        ))
         .map_err(Error::git("cannot check out a commit to bisect"))?;
-    repo.checkout_head(Some(
-        git2::build::CheckoutBuilder::new()
-            .force()
-            .remove_untracked(true),
-    ))
-    .map_err(Error::git("cannot check out a commit to bisect"))?;
+    }
     let finished = process::run(
         &verify.command,
         &worktree.path,
