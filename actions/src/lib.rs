@@ -33,7 +33,8 @@ pub fn registry() -> Registry {
         .register(review::Review)
         .register(github::comment::Comment)
         .register(github::rerun::RerunFailedJobs)
-        .register(github::outcomes::PollOutcomes);
+        .register(github::outcomes::PollOutcomes)
+        .register(github::open_pr::OpenPr);
     registry
 }
 
@@ -52,6 +53,7 @@ mod tests {
                 "decide",
                 "generate-fix",
                 "github.comment",
+                "github.open-pr",
                 "github.poll-outcomes",
                 "github.rerun-failed-jobs",
                 "http",

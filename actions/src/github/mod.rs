@@ -6,6 +6,7 @@
 
 pub mod body;
 pub mod comment;
+pub mod open_pr;
 pub mod outcomes;
 pub mod rerun;
 
