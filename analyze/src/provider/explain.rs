@@ -38,8 +38,14 @@ pub async fn explain(
     let request = explain_request(analysis);
     let first = provider.complete(&request).await?;
     let mut usage = first.usage;
+    let mut max_tokens = request.max_tokens;
     let reason = match parse_explanation(&first.text) {
         Ok(e) => return Ok((e, usage)),
+        // An answer cut off at the limit is asked again with room to finish.
+        Err(_) if is_cut_off(first.stop_reason.as_deref()) => {
+            max_tokens = Some(provider.max_output_tokens().saturating_mul(2));
+            "it was cut off at the token limit; keep it shorter".to_string()
+        }
         Err(reason) => reason,
     };
     tracing::debug!(
@@ -55,6 +61,7 @@ pub async fn explain(
              the JSON object described in the instructions.",
             request.user
         ),
+        max_tokens,
         ..request
     };
     let second = provider.complete(&again).await?;
@@ -62,6 +69,12 @@ pub async fn explain(
     parse_explanation(&second.text)
         .map(|e| (e, usage))
         .map_err(|reason| ProviderError::BadAnswer(format!("{reason} (asked twice)")))
+}
+
+/// Whether a stop reason means the answer hit the token limit (OpenAI `length`,
+/// Anthropic `max_tokens`, Gemini `MAX_TOKENS`).
+fn is_cut_off(stop_reason: Option<&str>) -> bool {
+    matches!(stop_reason, Some("length" | "max_tokens" | "MAX_TOKENS"))
 }
 
 /// Reads and checks an explanation from a model's answer; the error is a short

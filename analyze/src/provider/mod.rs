@@ -245,7 +245,13 @@ impl std::fmt::Debug for Provider {
         f.debug_struct("Provider")
             .field("kind", &i.kind)
             .field("model", &i.model)
-            .field("base_url", &i.base.as_str())
+            // Without the query: a user may have put something there that is not ours
+            // to print.
+            .field("base_url", &{
+                let mut u = i.base.clone();
+                u.set_query(None);
+                u.to_string()
+            })
             .field(
                 "key",
                 &if i.key.is_some() {
@@ -444,6 +450,11 @@ impl Provider {
     /// The configured model.
     pub fn model(&self) -> &str {
         &self.inner.model
+    }
+
+    /// The answer limit used when a request does not set one.
+    pub fn max_output_tokens(&self) -> u32 {
+        self.inner.max_output_tokens
     }
 
     /// Calls, tokens and cost of the run so far.
@@ -847,6 +858,15 @@ mod tests {
         let d = format!("{p:?} {:?}", p.clone());
         assert!(!d.contains(key) && !d.contains("CANARY"), "{d}");
         assert!(d.contains("<set from OPENAI_API_KEY>"), "{d}");
+        // A query is not printed either (someone may put a key there).
+        let mut c = ProviderConfig::new(ProviderKind::Gemini, "gemini-2.5-flash");
+        c.base_url = Some("https://gw.example/v1beta?key=QUERYCANARY".into());
+        let p = Provider::new(c, &|_| None).unwrap();
+        let d = format!("{p:?}");
+        assert!(
+            !d.contains("QUERYCANARY") && d.contains("https://gw.example/v1beta"),
+            "{d}"
+        );
     }
 
     #[test]

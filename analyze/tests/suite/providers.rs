@@ -676,3 +676,24 @@ async fn secrets_planted_in_the_log_never_reach_a_provider() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_answer_cut_off_at_the_limit_is_asked_again_with_more_room() {
+    let mut cut: Value = serde_json::from_str(&fixture("anthropic-messages.200.json")).unwrap();
+    cut["content"][0]["text"] = json!("{\"root_cause\": \"The parser accepts inval");
+    cut["stop_reason"] = json!("max_tokens");
+    let server = serve(vec![reply(200, cut.to_string()), anthropic_ok(ANSWER)]);
+    let p = provider(ProviderKind::Anthropic, &server, |c| {
+        c.max_output_tokens = Some(300)
+    });
+    let (e, _) = explain(&p, &analysis_of(LOG)).await.unwrap();
+    assert_eq!(e, expected());
+    let seen = server.seen();
+    assert_eq!(seen[0].json()["max_tokens"], 300);
+    assert_eq!(seen[1].json()["max_tokens"], 600);
+    let user = seen[1].json()["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(user.contains("cut off at the token limit"), "{user}");
+}
