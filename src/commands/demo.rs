@@ -42,6 +42,57 @@ fn policy(escalate: bool, approver: &str) -> String {
     )
 }
 
+/// Write the workflow and the demo's policy into the demo folder.
+fn prepare(world: &scaffold::World, escalate: bool, approver: &str) -> Result<(), Failure> {
+    for (rel, text) in [
+        (
+            "workflows/ci-failure-remediation.yaml",
+            WORKFLOW.to_string(),
+        ),
+        ("policies/demo.yaml", policy(escalate, approver)),
+    ] {
+        let path = world.dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Failure::usage(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        std::fs::write(&path, text)
+            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// The workflow's inputs for the demo's world and a GitHub API at `api`.
+fn loop_inputs(world: &scaffold::World, api: &str) -> serde_json::Map<String, Value> {
+    [
+        ("log", json!(world.log.display().to_string())),
+        ("checkout", json!("calc")),
+        ("repository", json!(REPOSITORY)),
+        ("base", json!("main")),
+        ("good", json!(world.good)),
+        ("bad", json!(world.bad)),
+        ("verify", json!("sh test.sh")),
+        ("github_api", json!(api)),
+        ("policy", json!("policies/demo.yaml")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// How the demo's runs are driven: in the demo folder, with the stand-in's token.
+fn loop_options(world: &scaffold::World, dry_run: bool) -> DriveOptions {
+    let mut environment: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    environment.insert("GITHUB_TOKEN".into(), DEMO_TOKEN.into());
+    DriveOptions {
+        dry_run,
+        wait: true,
+        base_dir: world.dir.clone(),
+        environment,
+        ..super::drive_options()
+    }
+}
+
 /// `medic demo`.
 pub async fn run(args: DemoArgs, g: &Globals) -> CmdResult {
     let world = scaffold::create(&args.dir)?;
@@ -53,18 +104,8 @@ pub async fn run(args: DemoArgs, g: &Globals) -> CmdResult {
     );
     eprintln!("  remote.git/   its remote (a bare repository)");
     eprintln!("  ci-job.log    the failed job's log, as GitHub Actions serves it");
-    let write = |rel: &str, text: &str| -> Result<(), Failure> {
-        let path = world.dir.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Failure::usage(format!("cannot create {}: {e}", parent.display())))?;
-        }
-        std::fs::write(&path, text)
-            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))
-    };
     let approver = whoami();
-    write("workflows/ci-failure-remediation.yaml", WORKFLOW)?;
-    write("policies/demo.yaml", &policy(args.escalate, &approver))?;
+    prepare(&world, args.escalate, &approver)?;
 
     let standin = StandIn::start_with(
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
@@ -83,20 +124,7 @@ pub async fn run(args: DemoArgs, g: &Globals) -> CmdResult {
 
     let workflow_path = world.dir.join("workflows/ci-failure-remediation.yaml");
     let workflow = super::run::load_workflow(&workflow_path, g)?;
-    let given: serde_json::Map<String, Value> = [
-        ("log", json!(world.log.display().to_string())),
-        ("checkout", json!("calc")),
-        ("repository", json!(REPOSITORY)),
-        ("base", json!("main")),
-        ("good", json!(world.good)),
-        ("bad", json!(world.bad)),
-        ("verify", json!("sh test.sh")),
-        ("github_api", json!(standin.url())),
-        ("policy", json!("policies/demo.yaml")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let given = loop_inputs(&world, standin.url());
     let inputs = resolve_inputs(&workflow, &given).map_err(|e| Failure::usage(e.to_string()))?;
     // The demo keeps its store in its own folder, so that `medic approve` and
     // `medic runs show` run there find it.
@@ -123,15 +151,7 @@ pub async fn run(args: DemoArgs, g: &Globals) -> CmdResult {
             world.dir.display()
         );
     }
-    let mut environment: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-    environment.insert("GITHUB_TOKEN".into(), DEMO_TOKEN.into());
-    let opts = DriveOptions {
-        dry_run: args.dry_run,
-        wait: true,
-        base_dir: world.dir.clone(),
-        environment,
-        ..super::drive_options()
-    };
+    let opts = loop_options(&world, args.dry_run);
     let code = drive_with(store.clone(), &workflow, &run_id, opts, Output::Text).await;
     summarize(&store, &run_id, &standin.pulls(), &world).await;
     standin.shutdown().await;
@@ -200,4 +220,215 @@ async fn summarize(
 
 fn short(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The whole loop, in process, against a real git repository with a bare remote and
+    //! the GitHub stand-in: what a user would see over several runs.
+
+    use super::*;
+    use medic_actions::github::outcomes::poll_outcomes;
+    use medic_engine::runtime::Executor;
+    use medic_engine::workflow::Workflow;
+    use medic_forge::standin::StandInHandle;
+    use scaffold::{World, git};
+
+    struct Loop {
+        _tmp: tempfile::TempDir,
+        world: World,
+        standin: StandInHandle,
+        store: Store,
+        workflow: Workflow,
+    }
+
+    /// A demo world, its stand-in and store; `dedupe: false` drops the policy's
+    /// "already handled" rule so that every run reaches the pull request step.
+    async fn setup(dedupe: bool) -> Loop {
+        let tmp = tempfile::tempdir().unwrap();
+        let world = scaffold::create(&tmp.path().join("demo")).unwrap();
+        prepare(&world, false, "alice").unwrap();
+        if !dedupe {
+            let path = world.dir.join("policies/demo.yaml");
+            let text = std::fs::read_to_string(&path).unwrap();
+            let text = text.replace("  - name: already-handled\n    when: handling\n    outcome: ignore\n    reason: this failure is already being handled\n", "");
+            assert!(!text.contains("handling"), "{text}");
+            std::fs::write(&path, text).unwrap();
+        }
+        let standin = StandIn::start_with(
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            StandInOptions {
+                token: Some(DEMO_TOKEN.to_string()),
+                ..StandInOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        let store = Store::connect(world.dir.join("m.db").to_str().unwrap())
+            .await
+            .unwrap();
+        let registry = medic_actions::registry();
+        let workflow = medic_engine::validate::load_file(
+            &world.dir.join("workflows/ci-failure-remediation.yaml"),
+            &registry,
+        )
+        .unwrap();
+        Loop {
+            _tmp: tmp,
+            world,
+            standin,
+            store,
+            workflow,
+        }
+    }
+
+    impl Loop {
+        /// One run of the workflow; its status and the outputs of `open_pr` and `decide`.
+        async fn run(&self) -> (RunStatus, Value, Value) {
+            let inputs = resolve_inputs(
+                &self.workflow,
+                &loop_inputs(&self.world, self.standin.url()),
+            )
+            .unwrap();
+            let run_id = create_run(&self.store, &self.workflow, inputs, json!({"kind": "test"}))
+                .await
+                .unwrap();
+            let (_cancel, rx) = tokio::sync::watch::channel(false);
+            let status = Executor::new(self.store.clone(), medic_actions::registry())
+                .drive(
+                    &self.workflow,
+                    &run_id,
+                    &loop_options(&self.world, false),
+                    rx,
+                    None,
+                )
+                .await
+                .unwrap();
+            let steps = self.store.step_runs(&run_id).await.unwrap();
+            let outputs = |key: &str| {
+                steps
+                    .iter()
+                    .find(|s| s.step_key == key)
+                    .map(|s| s.outputs.clone())
+                    .unwrap_or(Value::Null)
+            };
+            (status, outputs("open_pr"), outputs("decide"))
+        }
+
+        fn posts_to_pulls(&self) -> usize {
+            self.standin
+                .calls()
+                .iter()
+                .filter(|c| c.method == "POST" && c.path.ends_with("/pulls"))
+                .count()
+        }
+
+        fn remote_head(&self, branch: &str) -> String {
+            git(&self.world.remote, &["rev-parse", branch]).unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_loop_opens_one_pull_request_and_learns_when_it_is_merged() {
+        let l = setup(true).await;
+        let (status, pr, decision) = l.run().await;
+        assert_eq!(status, RunStatus::Succeeded);
+        assert_eq!(pr["status"], "opened", "{pr}");
+        assert_eq!(decision["outcome"], "open_pr");
+        let branch = pr["branch"].as_str().unwrap().to_string();
+        assert!(branch.starts_with("medic/fix-"), "{branch}");
+        // The fix is the culprit's revert, pushed with Medic's trailers; the tests pass.
+        let message = git(&l.world.remote, &["log", "-1", "--format=%B", &branch]).unwrap();
+        assert!(message.contains("Medic-Fix: "), "{message}");
+        assert!(
+            message.contains(&format!("Revert \"calc: read")),
+            "{message}"
+        );
+        let pulls = l.standin.pulls();
+        assert_eq!(pulls.len(), 1);
+        let body = pulls[0].body.clone().unwrap_or_default();
+        assert!(
+            body.contains("not ok 2 - add handles negative numbers"),
+            "{body}"
+        );
+        assert!(body.contains("<!-- medic: fingerprint="), "{body}");
+        assert_eq!(pulls[0].labels, ["medic"]);
+
+        // The same failure again: the decision sees it is being handled; still one PR.
+        let (status, pr, decision) = l.run().await;
+        assert_eq!(status, RunStatus::Succeeded);
+        assert_eq!(decision["outcome"], "ignore");
+        assert!(
+            pr.is_null() || pr.as_object().is_some_and(|o| o.is_empty()),
+            "{pr}"
+        );
+        assert_eq!(l.posts_to_pulls(), 1);
+
+        // A human merges it: polling records the decision's success, once.
+        assert!(l.standin.merge_pull("medic-demo", "calc", pulls[0].number));
+        let polled = poll_outcomes(&l.store, "GITHUB_TOKEN", &|_| Some(DEMO_TOKEN.into()))
+            .await
+            .unwrap();
+        assert_eq!(polled.len(), 1);
+        assert_eq!(polled[0].state, "merged");
+        let first = l.store.pulls(None).await.unwrap();
+        let decision_id = first[0].decision_id.clone().unwrap();
+        let recorded = l.store.decision(&decision_id).await.unwrap();
+        assert_eq!(recorded.result.as_deref(), Some("success"));
+        l.standin.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn reruns_update_nothing_twice_stop_at_a_human_push_and_respect_a_declined_fix() {
+        let l = setup(false).await;
+        let (_, first, _) = l.run().await;
+        assert_eq!(first["status"], "opened", "{first}");
+        let branch = first["branch"].as_str().unwrap().to_string();
+        let pushed = l.remote_head(&branch);
+
+        // Again, with the same fix already on the branch: nothing pushed, no new PR.
+        let (status, again, _) = l.run().await;
+        assert_eq!(status, RunStatus::Succeeded);
+        assert_eq!(again["status"], "unchanged", "{again}");
+        assert_eq!(again["number"], first["number"]);
+        assert_eq!(l.remote_head(&branch), pushed);
+        assert_eq!(l.posts_to_pulls(), 1);
+
+        // A human pushes to the branch: Medic leaves it alone from then on.
+        let clone = l.world.dir.join("human");
+        git(
+            &l.world.dir,
+            &[
+                "clone",
+                "-q",
+                "-b",
+                &branch,
+                l.world.remote.to_str().unwrap(),
+                clone.to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+        std::fs::write(clone.join("NOTES.md"), "I'll take it from here\n").unwrap();
+        git(&clone, &["add", "-A"]).unwrap();
+        git(&clone, &["commit", "-q", "-m", "notes"]).unwrap();
+        git(&clone, &["push", "-q", "origin", &branch]).unwrap();
+        let human = l.remote_head(&branch);
+        let (_, after_human, _) = l.run().await;
+        assert_eq!(after_human["status"], "human_push", "{after_human}");
+        assert_eq!(
+            l.remote_head(&branch),
+            human,
+            "the human's commit stays on top"
+        );
+        assert_eq!(l.posts_to_pulls(), 1);
+
+        // Closed without merging: that fix is declined and not proposed again.
+        let number = first["number"].as_u64().unwrap();
+        assert!(l.standin.close_pull("medic-demo", "calc", number));
+        let (_, declined, _) = l.run().await;
+        assert_eq!(declined["status"], "declined_before", "{declined}");
+        assert_eq!(l.posts_to_pulls(), 1);
+        assert_eq!(l.standin.pulls().len(), 1);
+        l.standin.shutdown().await;
+    }
 }
