@@ -33,7 +33,7 @@ const DEMO_TOKEN: &str = "demo-token-not-a-secret";
 /// human merges it); with `escalate`, every decision goes to `approver` first.
 fn policy(escalate: bool, approver: &str) -> String {
     let rules = if escalate {
-        "  - name: ask-first\n    when: 'true'\n    outcome: escalate\n    reason: the demo was started with --escalate: a human approves every fix\n"
+        "  - name: ask-first\n    when: 'true'\n    outcome: escalate\n    reason: the demo was started with --escalate, so a human approves every fix\n"
     } else {
         "  - name: already-handled\n    when: handling\n    outcome: ignore\n    reason: this failure is already being handled\n  - name: confident-test\n    when: category == 'test' and analysis.confidence >= 0.6\n    outcome: open_pr\n    reason: a confident analysis of a test failure; a human reviews and merges the fix\n"
     };
@@ -245,9 +245,13 @@ mod tests {
     /// A demo world, its stand-in and store; `dedupe: false` drops the policy's
     /// "already handled" rule so that every run reaches the pull request step.
     async fn setup(dedupe: bool) -> Loop {
+        setup_with(dedupe, false).await
+    }
+
+    async fn setup_with(dedupe: bool, escalate: bool) -> Loop {
         let tmp = tempfile::tempdir().unwrap();
         let world = scaffold::create(&tmp.path().join("demo")).unwrap();
-        prepare(&world, false, "alice").unwrap();
+        prepare(&world, escalate, "alice").unwrap();
         if !dedupe {
             let path = world.dir.join("policies/demo.yaml");
             let text = std::fs::read_to_string(&path).unwrap();
@@ -293,18 +297,19 @@ mod tests {
             let run_id = create_run(&self.store, &self.workflow, inputs, json!({"kind": "test"}))
                 .await
                 .unwrap();
+            self.drive(&run_id).await
+        }
+
+        /// Drive `run_id` until it ends or only waits remain.
+        async fn drive(&self, run_id: &str) -> (RunStatus, Value, Value) {
             let (_cancel, rx) = tokio::sync::watch::channel(false);
+            let mut opts = loop_options(&self.world, false);
+            opts.wait = false;
             let status = Executor::new(self.store.clone(), medic_actions::registry())
-                .drive(
-                    &self.workflow,
-                    &run_id,
-                    &loop_options(&self.world, false),
-                    rx,
-                    None,
-                )
+                .drive(&self.workflow, run_id, &opts, rx, None)
                 .await
                 .unwrap();
-            let steps = self.store.step_runs(&run_id).await.unwrap();
+            let steps = self.store.step_runs(run_id).await.unwrap();
             let outputs = |key: &str| {
                 steps
                     .iter()
@@ -375,6 +380,42 @@ mod tests {
         let decision_id = first[0].decision_id.clone().unwrap();
         let recorded = l.store.decision(&decision_id).await.unwrap();
         assert_eq!(recorded.result.as_deref(), Some("success"));
+        l.standin.shutdown().await;
+    }
+
+    /// Escalated: the run waits for a named approver with the fix in hand; only then is
+    /// the pull request opened. A rejection stops the loop, recorded.
+    #[tokio::test]
+    async fn an_escalation_waits_for_the_policys_approver() {
+        let l = setup_with(true, true).await;
+        let inputs = resolve_inputs(&l.workflow, &loop_inputs(&l.world, l.standin.url())).unwrap();
+        let run_id = create_run(&l.store, &l.workflow, inputs, json!({"kind": "test"}))
+            .await
+            .unwrap();
+        let (status, pr, decision) = l.drive(&run_id).await;
+        assert_eq!(decision["outcome"], "escalate");
+        assert_eq!(status, RunStatus::Waiting);
+        assert!(pr.as_object().is_none_or(|o| o.is_empty()), "{pr}");
+        assert!(l.standin.pulls().is_empty());
+        let answer = |who: &str| medic_engine::approval::Answer {
+            run_id: run_id.clone(),
+            step_key: Some("ask".into()),
+            who: who.into(),
+            groups: Vec::new(),
+            approve: true,
+            inputs: Vec::new(),
+            comment: Some("looks right".into()),
+        };
+        // Only the policy's approver may answer.
+        let refused = medic_engine::approval::decide(&l.store, &answer("mallory")).await;
+        assert!(refused.unwrap_err().to_string().contains("may not decide"));
+        medic_engine::approval::decide(&l.store, &answer("alice"))
+            .await
+            .unwrap();
+        let (status, pr, _) = l.drive(&run_id).await;
+        assert_eq!(status, RunStatus::Succeeded);
+        assert_eq!(pr["status"], "opened", "{pr}");
+        assert_eq!(l.standin.pulls().len(), 1);
         l.standin.shutdown().await;
     }
 
