@@ -8,4 +8,5 @@ mod bad_input;
 mod cli;
 mod decide;
 mod durability;
+mod remediation;
 mod running;
