@@ -9,6 +9,7 @@
 //! [`Action`]: medic_engine::action::Action
 
 pub mod analyze;
+pub mod ci_rerun;
 pub mod decide;
 pub mod generate_fix;
 pub mod generic;
@@ -34,7 +35,8 @@ pub fn registry() -> Registry {
         .register(github::comment::Comment)
         .register(github::rerun::RerunFailedJobs)
         .register(github::outcomes::PollOutcomes)
-        .register(github::open_pr::OpenPr);
+        .register(github::open_pr::OpenPr)
+        .register(ci_rerun::CiRerun);
     registry
 }
 
@@ -50,6 +52,7 @@ mod tests {
             [
                 "analyze",
                 "approval",
+                "ci.rerun",
                 "decide",
                 "generate-fix",
                 "github.comment",
