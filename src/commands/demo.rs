@@ -358,6 +358,11 @@ mod tests {
         );
         assert!(body.contains("<!-- medic: fingerprint="), "{body}");
         assert_eq!(pulls[0].labels, ["medic"]);
+        assert_eq!(
+            pr["auto_merge"], "off",
+            "an open_pr decision is merged by a human"
+        );
+        assert_eq!(pulls[0].auto_merge, None);
 
         // The same failure again: the decision sees it is being handled; still one PR.
         let (status, pr, decision) = l.run().await;
@@ -416,6 +421,54 @@ mod tests {
         assert_eq!(status, RunStatus::Succeeded);
         assert_eq!(pr["status"], "opened", "{pr}");
         assert_eq!(l.standin.pulls().len(), 1);
+        l.standin.shutdown().await;
+    }
+
+    /// A decision of `auto_fix` (the policy's guards allowed it) turns on GitHub's
+    /// auto-merge; `open_pr` does not.
+    /// A token printed in the failed job's log reaches neither the pull request, nor
+    /// any call to GitHub, nor the pushed commit.
+    #[tokio::test]
+    async fn secrets_in_the_log_never_reach_github() {
+        let l = setup(true).await;
+        let canary = "ghp_Zq8xWv3Ty6Ur9Ps2Lm5KaB7cD1eF4gH0iJ2k";
+        let log = std::fs::read_to_string(&l.world.log).unwrap().replace(
+            "Z not ok 2 - add handles negative numbers\n",
+            &format!("Z not ok 2 - add handles negative numbers\n2026-11-26T08:00:01.0000000Z   token: {canary}\n"),
+        );
+        assert!(log.contains(canary));
+        std::fs::write(&l.world.log, log).unwrap();
+        let (_, pr, _) = l.run().await;
+        assert_eq!(pr["status"], "opened", "{pr}");
+        let calls = serde_json::to_string(&l.standin.calls()).unwrap();
+        assert!(!calls.contains(canary), "a GitHub call carried the secret");
+        assert!(
+            !calls.contains("Zq8xWv3Ty6Ur9Ps2"),
+            "a GitHub call carried part of the secret"
+        );
+        let pulls = serde_json::to_string(&l.standin.pulls()).unwrap();
+        assert!(!pulls.contains(canary));
+        // The line was in the excerpt the pull request shows, redacted.
+        assert!(pulls.contains("token: [REDACTED:github-pat]"), "{pulls}");
+        let branch = pr["branch"].as_str().unwrap();
+        let pushed = git(&l.world.remote, &["log", "-p", "-1", branch]).unwrap();
+        assert!(!pushed.contains(canary), "{pushed}");
+        l.standin.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn auto_fix_turns_on_auto_merge() {
+        let l = setup(true).await;
+        let path = l.world.dir.join("policies/demo.yaml");
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("outcome: open_pr", "outcome: auto_fix");
+        std::fs::write(&path, text).unwrap();
+        let (status, pr, decision) = l.run().await;
+        assert_eq!(status, RunStatus::Succeeded);
+        assert_eq!(decision["outcome"], "auto_fix");
+        assert_eq!(pr["auto_merge"], "enabled", "{pr}");
+        assert_eq!(l.standin.pulls()[0].auto_merge.as_deref(), Some("SQUASH"));
         l.standin.shutdown().await;
     }
 
