@@ -17,6 +17,7 @@ pub mod fingerprint;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod lines;
+mod literals;
 pub mod read;
 pub mod report;
 pub mod sanitize;
