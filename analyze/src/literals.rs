@@ -47,7 +47,17 @@ pub(crate) fn split(pattern: &str, min_len: usize) -> Option<(Vec<Vec<u8>>, Vec<
             None => ungated.push(b.to_string()),
         }
     }
-    Some((lits, ungated))
+    Some((minimal(lits), ungated))
+}
+
+/// Drops literals that contain another one: any text holding them holds that one.
+fn minimal(mut lits: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let all = lits.clone();
+    lits.retain(|l| {
+        !all.iter()
+            .any(|k| k.len() < l.len() && l.windows(k.len().max(1)).any(|w| w == k.as_slice()))
+    });
+    lits
 }
 
 /// The literals (lower-case) of which every match of `pattern` contains one, or
@@ -58,7 +68,7 @@ pub(crate) fn required(pattern: &str, min_len: usize) -> Option<Vec<Vec<u8>>> {
     if req.lits.iter().any(|l| l.len() < min_len) {
         return None;
     }
-    Some(req.lits)
+    Some(minimal(req.lits))
 }
 
 fn parse(pattern: &str) -> Option<Hir> {
@@ -85,7 +95,19 @@ fn of(hir: &Hir) -> Option<Req> {
         HirKind::Capture(c) => of(&c.sub),
         HirKind::Repetition(r) => {
             if r.min == 0 {
-                return None;
+                // An optional part (`d?`) is either absent or one of its literals,
+                // which keeps a run going: `timed? ?out` gives `timeout`,
+                // `timed out`, … instead of just `time`.
+                return match (r.max, of(&r.sub)) {
+                    (Some(1), Some(sub)) if sub.exact => {
+                        let mut lits = sub.lits;
+                        if !lits.contains(&Vec::new()) {
+                            lits.push(Vec::new());
+                        }
+                        Some(Req { lits, exact: true })
+                    }
+                    _ => None,
+                };
             }
             let sub = of(&r.sub)?;
             Some(Req {
@@ -232,6 +254,15 @@ mod tests {
         );
         assert_eq!(req(r"^\S+\.go:\d+:\d+: "), Some(vec![".go:".into()]));
         assert_eq!(req(r"\berror TS\d+:"), Some(vec!["error ts".into()]));
+        assert_eq!(
+            req(r"(?i)\btimed? ?out\b"),
+            Some(vec![
+                "timed out".into(),
+                "timedout".into(),
+                "time out".into(),
+                "timeout".into()
+            ])
+        );
     }
 
     #[test]

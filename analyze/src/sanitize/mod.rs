@@ -448,7 +448,15 @@ impl Sanitizer {
             *w = 0;
         }
         let mut any = false;
-        for m in rules.prefilter.find_overlapping_iter(line) {
+        // Most lines hold no keyword: a plain search stops at the first one and is
+        // cheaper per byte than the overlapping search that collects them all.
+        // (Not so for the short case-sensitive prefixes, which most lines hold.)
+        let keywords = rules.prefilter.is_match(line);
+        for m in keywords
+            .then(|| rules.prefilter.find_overlapping_iter(line))
+            .into_iter()
+            .flatten()
+        {
             for &r in &rules.keyword_rules[m.pattern().as_usize()] {
                 self.candidates[(r / 64) as usize] |= 1 << (r % 64);
                 any = true;
