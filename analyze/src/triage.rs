@@ -751,9 +751,9 @@ struct Tables {
     /// set, the lazy DFA of a hundred patterns kept overflowing its cache and
     /// spent most of its time building states.
     signals: Vec<regex::bytes::Regex>,
-    /// Signals with a negative weight (noise): checked on every scored line.
+    /// Signals with a negative weight (noise): checked on scored lines only.
     negative: u128,
-    /// Alternatives of positive signals that have no literal for the gate
+    /// Alternatives of signals that have no literal for the gate
     /// (anchored shapes such as `^E\s{2,}\S`): run on every line, cheap since
     /// they are anchored; with the signal each one belongs to.
     ungated_signals: regex::bytes::RegexSet,
@@ -783,7 +783,7 @@ struct Hits {
     verdict: bool,
 }
 
-/// One Aho-Corasick scan (any case) over the literals that every positive
+/// One Aho-Corasick scan (any case) over the literals that every
 /// signal, tool pattern and the verdict need (derived from the patterns by
 /// [`crate::literals`]). Before it, the whole signal table ran as a regex set on
 /// the two thirds of all lines that held a hand-listed trigger word.
@@ -846,10 +846,10 @@ impl Tables {
                 candidates |= 1 << self.ungated_signal_of[i];
             }
         }
-        let mut matched = self.run(candidates, text);
+        let mut matched = self.run(candidates & !self.negative, text);
         // Noise only lowers a score: it matters where a positive signal matched.
         if matched != 0 || always {
-            matched |= self.run(self.negative, text);
+            matched |= self.run(candidates & self.negative, text);
         }
         matched
     }
@@ -920,7 +920,6 @@ fn tables() -> &'static Tables {
         for (i, s) in SIGNALS.iter().enumerate() {
             if s.weight <= 0.0 {
                 negative |= 1 << i;
-                continue;
             }
             let (lits, ungated) = crate::literals::split(s.pattern, MIN_GATE_LITERAL)
                 .unwrap_or_else(|| (Vec::new(), vec![s.pattern.to_string()]));
