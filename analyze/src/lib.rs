@@ -19,6 +19,7 @@ pub mod fingerprint;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod lines;
+mod literals;
 #[cfg(feature = "http")]
 pub mod provider;
 pub mod read;

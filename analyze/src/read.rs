@@ -653,45 +653,75 @@ pub fn strip_ansi(s: &str) -> std::borrow::Cow<'_, str> {
     if memchr::memchr3(0x1b, 0x07, 0x08, b).is_none() && memchr::memchr(0, b).is_none() {
         return std::borrow::Cow::Borrowed(s);
     }
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            match chars.peek().copied() {
-                Some('[') => {
-                    chars.next();
-                    // Parameters and intermediates, then one final byte 0x40–0x7e.
-                    for c in chars.by_ref() {
-                        if ('\u{40}'..='\u{7e}').contains(&c) {
+    // Byte by byte (the char walk cost a third of the reading): every byte that
+    // decides something is ASCII, and the C1 controls (U+0080–U+009F) are the
+    // two-byte sequences C2 80–C2 9F.
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == 0x1b {
+            i += 1;
+            match b.get(i) {
+                Some(b'[') => {
+                    // Parameters and intermediates, then one final byte 0x40–0x7e
+                    // (a multi-byte character in between is skipped whole, as
+                    // its bytes are all 0x80 or above).
+                    i += 1;
+                    while i < b.len() {
+                        let f = b[i];
+                        i += 1;
+                        if (0x40..=0x7e).contains(&f) {
                             break;
                         }
                     }
                 }
-                Some(']') | Some('_') | Some('P') | Some('^') => {
-                    chars.next();
+                Some(b']' | b'_' | b'P' | b'^') => {
                     // String until BEL or ESC \.
-                    while let Some(c) = chars.next() {
-                        if c == '\u{7}' {
+                    i += 1;
+                    while i < b.len() {
+                        let f = b[i];
+                        i += 1;
+                        if f == 0x07 {
                             break;
                         }
-                        if c == '\u{1b}' {
-                            if chars.peek() == Some(&'\\') {
-                                chars.next();
+                        if f == 0x1b {
+                            if b.get(i) == Some(&b'\\') {
+                                i += 1;
                             }
                             break;
                         }
                     }
                 }
-                Some(_) => {
-                    chars.next();
-                }
+                // Any other character after ESC is dropped with it, whole.
+                Some(&n) => i += utf8_len(n),
                 None => {}
             }
-        } else if c == '\t' || c == '\r' || !c.is_control() {
-            out.push(c);
+        } else if c < 0x80 {
+            if c == b'\t' || c == b'\r' || !(c < 0x20 || c == 0x7f) {
+                out.push(c);
+            }
+            i += 1;
+        } else if c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)) {
+            i += 2;
+        } else {
+            let n = utf8_len(c).min(b.len() - i);
+            out.extend_from_slice(&b[i..i + n]);
+            i += n;
         }
     }
-    std::borrow::Cow::Owned(out)
+    // Only whole characters were copied or dropped.
+    std::borrow::Cow::Owned(String::from_utf8(out).expect("whole UTF-8 characters"))
+}
+
+/// Length of the UTF-8 sequence a lead byte starts.
+fn utf8_len(lead: u8) -> usize {
+    match lead {
+        0xf0.. => 4,
+        0xe0.. => 3,
+        0xc0.. => 2,
+        _ => 1,
+    }
 }
 
 /// A line redrawn with carriage returns shows only its last frame.
@@ -856,6 +886,89 @@ mod tests {
     fn timestamp_like_prefix_with_multibyte_text_does_not_panic() {
         let log = read("2024-01-01T00:00:00ééééééééééééééééééééé\n2024-01-01T00:00:00.0Z ✓ ok\n");
         assert_eq!(log.lines[1].text, "✓ ok");
+    }
+
+    /// The byte walk removes exactly what the char walk it replaced removed.
+    #[test]
+    fn strip_ansi_agrees_with_a_char_walk() {
+        fn by_chars(s: &str) -> String {
+            let mut out = String::new();
+            let mut chars = s.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c == '\u{1b}' {
+                    match chars.peek().copied() {
+                        Some('[') => {
+                            chars.next();
+                            for c in chars.by_ref() {
+                                if ('\u{40}'..='\u{7e}').contains(&c) {
+                                    break;
+                                }
+                            }
+                        }
+                        Some(']') | Some('_') | Some('P') | Some('^') => {
+                            chars.next();
+                            while let Some(c) = chars.next() {
+                                if c == '\u{7}' {
+                                    break;
+                                }
+                                if c == '\u{1b}' {
+                                    if chars.peek() == Some(&'\\') {
+                                        chars.next();
+                                    }
+                                    break;
+                                }
+                            }
+                        }
+                        Some(_) => {
+                            chars.next();
+                        }
+                        None => {}
+                    }
+                } else if c == '\t' || c == '\r' || !c.is_control() {
+                    out.push(c);
+                }
+            }
+            out
+        }
+        let pieces = [
+            "\x1b[1;31m",
+            "\x1b[0m",
+            "\x1b]8;;http://x\x07",
+            "\x1b_bk;t=1\x07",
+            "\x1b\\",
+            "\x1b",
+            "\x1bé",
+            "\x1b[é1m",
+            "\x1b]é\x1b\\",
+            "\u{85}",
+            "\u{9f}",
+            "\u{a0}",
+            "é",
+            "✓",
+            "🚨",
+            "\x07",
+            "\x08",
+            "\0",
+            "\x7f",
+            "\t",
+            "\r",
+            "a",
+            "[",
+            "m",
+            "\\",
+            " ",
+        ];
+        let mut seed = 0x2545_f491_u32;
+        for _ in 0..5000 {
+            let mut s = String::new();
+            for _ in 0..(seed % 12) {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                s.push_str(pieces[seed as usize % pieces.len()]);
+            }
+            assert_eq!(strip_ansi(&s), by_chars(&s), "{s:?}");
+        }
     }
 
     #[test]

@@ -749,269 +749,146 @@ const TOOLS: &[(&str, &str)] = &[
     (r"\bcypress\b", "cypress"),
 ];
 
-/// Literals (any case) of which every positive signal needs at least one: a line
-/// without any of them cannot score, so the signal set is not run on it. A test
-/// checks on the fixtures that the gate never hides a signal.
-const TRIGGERS: &[&str] = &[
-    "not ok",
-    "err",
-    "fail",
-    "fatal",
-    "panic",
-    "exception",
-    "assert",
-    "expected",
-    "received",
-    "warn",
-    "cannot",
-    "could not",
-    "couldn't",
-    "unable",
-    "not found",
-    "no such",
-    "undefined",
-    "unexpected",
-    "invalid",
-    "missing",
-    "denied",
-    "forbidden",
-    "unauthori",
-    "permission",
-    "eacces",
-    "eperm",
-    "timeout",
-    "timed out",
-    "time out",
-    "deadline",
-    "killed",
-    "memory",
-    "oom",
-    "space",
-    "enospc",
-    "quota",
-    "refused",
-    "reset",
-    "unreachable",
-    "resolv",
-    "econn",
-    "etimedout",
-    "eai_again",
-    "enotfound",
-    "502",
-    "503",
-    "504",
-    "tls",
-    "ssl",
-    "socket",
-    "eof",
-    "cancel",
-    "abort",
-    "terminat",
-    "sigterm",
-    "sigint",
-    "sigsegv",
-    "sigabrt",
-    "sigkill",
-    "leak",
-    "interrupt",
-    "flaky",
-    "retr",
-    "rerun",
-    "attempt",
-    "exit",
-    "non-zero",
-    "returned",
-    "traceback",
-    "incompatible",
-    "mismatch",
-    "syntax",
-    "indentation",
-    "assignable",
-    "attribute",
-    "eslint",
-    "prettier",
-    "stylelint",
-    "problem",
-    "format",
-    "fmt",
-    "clippy",
-    "flake8",
-    "ruff",
-    "pylint",
-    "golangci",
-    "shellcheck",
-    "hadolint",
-    "rubocop",
-    "ktlint",
-    "checkstyle",
-    "black",
-    "style",
-    "diff in",
-    "please run",
-    "depend",
-    "artifact",
-    "version",
-    "peer",
-    "lock",
-    "module",
-    "import",
-    "package",
-    "download",
-    "fetch",
-    "engine",
-    "distribution",
-    "revision",
-    "go.sum",
-    "workflow",
-    "named-value",
-    "yaml",
-    "yml",
-    "mapping",
-    "key",
-    "property",
-    "input",
-    "pipeline",
-    "action",
-    "unknown",
-    "docker",
-    "daemon",
-    "runner",
-    "shutdown",
-    "communication",
-    "rate limit",
-    "429",
-    "toomanyrequests",
-    "system failure",
-    "manifest",
-    "image",
-    "agent",
-    "offline",
-    "disconnected",
-    "403",
-    "401",
-    "accessible",
-    "authentication",
-    "credential",
-    "dubious",
-    "username",
-    "access",
-    "went wrong",
-    "stdout ----",
-    "-->",
-    "●",
-    "│",
-    "file \"",
-    "rspec ./",
-    "tests run",
-    "no tests",
-    "short test summary",
-    "e  ",
-    "at ",
-    "_test.go:",
-    "# ",
-    ":0",
-    ":1",
-    ":2",
-    ":3",
-    ":4",
-    ":5",
-    ":6",
-    ":7",
-    ":8",
-    ":9",
-    "expired",
-    "took longer",
-    "exceeded",
-    "137",
-    "allocat",
-    "hang up",
-    "gateway",
-    "unavailable",
-    "handshake",
-    "not known",
-    "does not exist",
-    "no matching",
-    "select a version",
-    "solving",
-    "compil",
-    "did not complete",
-    "build",
-    "finished:",
-    "job",
-    "unsupported",
-    "required",
-    "abort",
-    "^^^ +++",
-];
-
-/// Literals of which every tool pattern needs one.
-const TOOL_TRIGGERS: &[&str] = &[
-    "compiling",
-    "running",
-    "cargo",
-    "rustc",
-    "npm",
-    "yarn",
-    "pnpm",
-    "jest",
-    "tests:",
-    "vitest",
-    "test session",
-    "pytest",
-    "ok ",
-    "tap version",
-    "fail",
-    "---",
-    "go ",
-    "[info]",
-    "mvn",
-    "maven",
-    "> task",
-    "gradle",
-    "make",
-    "docker",
-    "#",
-    "step ",
-    "terraform",
-    "tsc",
-    "error ts",
-    "eslint",
-    "prettier",
-    "mypy",
-    "ruff",
-    "flake8",
-    "bazel",
-    "dotnet",
-    "msbuild",
-    "ctest",
-    "cmake",
-    "swift",
-    "xcodebuild",
-    "bundle exec",
-    "rspec",
-    "pip install",
-    "poetry",
-    "uv ",
-    "helm",
-    "kubectl",
-    "ansible",
-    "phpunit",
-    "composer",
-    "playwright",
-    "cypress",
-];
-
 struct Tables {
-    set: regex::bytes::RegexSet,
-    trigger: aho_corasick::AhoCorasick,
-    tool_trigger: aho_corasick::AhoCorasick,
+    /// Each signal on its own, run only where the gate says it can match: as one
+    /// set, the lazy DFA of a hundred patterns kept overflowing its cache and
+    /// spent most of its time building states.
+    signals: Vec<regex::bytes::Regex>,
+    /// Signals with a negative weight (noise): checked on scored lines only.
+    negative: u128,
+    /// Alternatives of signals that have no literal for the gate
+    /// (anchored shapes such as `^E\s{2,}\S`): run on every line, cheap since
+    /// they are anchored; with the signal each one belongs to.
+    ungated_signals: regex::bytes::RegexSet,
+    ungated_signal_of: Vec<usize>,
+    gate: Gate,
     post_failure: regex::bytes::Regex,
     verdict: regex::bytes::Regex,
     warning_line: regex::bytes::Regex,
     tests: Vec<Regex>,
     locations: Vec<Regex>,
-    tools_anywhere: regex::bytes::RegexSet,
+    /// Each tool pattern, run where the gate says it can match.
+    tools: Vec<regex::bytes::Regex>,
+    ungated_tools: regex::bytes::RegexSet,
+    ungated_tool_of: Vec<usize>,
     tool_names: Vec<&'static str>,
+}
+
+/// Shortest literal worth gating on: shorter ones (`# `, `E`) hit most lines.
+const MIN_GATE_LITERAL: usize = 3;
+
+/// What one scan of the gate found in a line: the signals and tools that can
+/// match it (bit i = `SIGNALS[i]`, `TOOLS[i]`) and whether the verdict can.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Hits {
+    signals: u128,
+    tools: u64,
+    verdict: bool,
+}
+
+/// One Aho-Corasick scan (any case) over the literals that every
+/// signal, tool pattern and the verdict need (derived from the patterns by
+/// [`crate::literals`]). Before it, the whole signal table ran as a regex set on
+/// the two thirds of all lines that held a hand-listed trigger word.
+struct Gate {
+    words: aho_corasick::AhoCorasick,
+    /// For each word, what it stands for.
+    hits: Vec<Hits>,
+}
+
+impl Gate {
+    fn build(entries: Vec<(Vec<u8>, Hits)>) -> Gate {
+        let mut words: Vec<Vec<u8>> = Vec::new();
+        let mut hits: Vec<Hits> = Vec::new();
+        for (word, h) in entries {
+            match words.iter().position(|w| *w == word) {
+                Some(i) => {
+                    hits[i].signals |= h.signals;
+                    hits[i].tools |= h.tools;
+                    hits[i].verdict |= h.verdict;
+                }
+                None => {
+                    words.push(word);
+                    hits.push(h);
+                }
+            }
+        }
+        // A full DFA: overlapping search (every word counts, a short one must not
+        // hide a longer one) cannot use the literal prefilters, so one table
+        // lookup per byte is what keeps the scan cheap.
+        let words = aho_corasick::AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .build(&words)
+            .expect("gate words are literals");
+        Gate { words, hits }
+    }
+
+    fn scan(&self, text: &str) -> Hits {
+        let mut out = Hits::default();
+        for m in self.words.find_overlapping_iter(text) {
+            let h = &self.hits[m.pattern().as_usize()];
+            out.signals |= h.signals;
+            out.tools |= h.tools;
+            out.verdict |= h.verdict;
+        }
+        out
+    }
+}
+
+impl Tables {
+    /// The signals that match `text` (bit i = `SIGNALS[i]`), exactly those a
+    /// regex set of all signals would report, given the gate's hits. With
+    /// `always`, negative signals count even without a positive one.
+    fn signal_matches(&self, text: &[u8], hits: &Hits, always: bool) -> u128 {
+        let mut candidates = hits.signals;
+        // `matches` allocates: ask `is_match` first, which is nearly always no.
+        if self.ungated_signals.is_match(text) {
+            for i in self.ungated_signals.matches(text).iter() {
+                candidates |= 1 << self.ungated_signal_of[i];
+            }
+        }
+        let mut matched = self.run(candidates & !self.negative, text);
+        // Noise only lowers a score: it matters where a positive signal matched.
+        if matched != 0 || always {
+            matched |= self.run(candidates & self.negative, text);
+        }
+        matched
+    }
+
+    /// The signals among `candidates` that match `text`.
+    fn run(&self, mut candidates: u128, text: &[u8]) -> u128 {
+        let mut matched = 0u128;
+        while candidates != 0 {
+            let i = candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            if self.signals[i].is_match(text) {
+                matched |= 1 << i;
+            }
+        }
+        matched
+    }
+
+    /// The tools whose pattern matches `text` (bit i = `TOOLS[i]`).
+    fn tool_matches(&self, text: &[u8], hits: &Hits) -> u64 {
+        let mut candidates = hits.tools;
+        // `matches` allocates: ask `is_match` first, which is nearly always no.
+        if self.ungated_tools.is_match(text) {
+            for i in self.ungated_tools.matches(text).iter() {
+                candidates |= 1 << self.ungated_tool_of[i];
+            }
+        }
+        let mut matched = 0u64;
+        while candidates != 0 {
+            let i = candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            if self.tools[i].is_match(text) {
+                matched |= 1 << i;
+            }
+        }
+        matched
+    }
 }
 
 fn ascii_regex(pattern: &str) -> regex::bytes::Regex {
@@ -1019,14 +896,6 @@ fn ascii_regex(pattern: &str) -> regex::bytes::Regex {
         .unicode(false)
         .build()
         .expect("valid regex")
-}
-
-fn gate(words: &[&str]) -> aho_corasick::AhoCorasick {
-    aho_corasick::AhoCorasickBuilder::new()
-        .ascii_case_insensitive(true)
-        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-        .build(words)
-        .expect("gate words are literals")
 }
 
 /// A set matched on bytes with ASCII classes and word boundaries: Unicode `\b`
@@ -1043,10 +912,59 @@ fn ascii_set<'a>(patterns: impl IntoIterator<Item = &'a str>) -> regex::bytes::R
 
 fn tables() -> &'static Tables {
     static T: OnceLock<Tables> = OnceLock::new();
-    T.get_or_init(|| Tables {
-        set: ascii_set(SIGNALS.iter().map(|s| s.pattern)),
-        trigger: gate(TRIGGERS),
-        tool_trigger: gate(TOOL_TRIGGERS),
+    T.get_or_init(|| {
+        assert!(SIGNALS.len() <= 128 && TOOLS.len() <= 64, "bit sets too small");
+        // Each pattern's literals feed the gate; its alternatives without one
+        // (anchored shapes) run on every line.
+        let mut entries: Vec<(Vec<u8>, Hits)> = Vec::new();
+        let mut ungated_signals: Vec<String> = Vec::new();
+        let mut ungated_signal_of = Vec::new();
+        let mut negative = 0u128;
+        for (i, s) in SIGNALS.iter().enumerate() {
+            if s.weight <= 0.0 {
+                negative |= 1 << i;
+            }
+            let (lits, ungated) = crate::literals::split(s.pattern, MIN_GATE_LITERAL)
+                .unwrap_or_else(|| (Vec::new(), vec![s.pattern.to_string()]));
+            let hit = Hits {
+                signals: 1 << i,
+                ..Hits::default()
+            };
+            entries.extend(lits.into_iter().map(|l| (l, hit)));
+            ungated_signal_of.extend(std::iter::repeat_n(i, ungated.len()));
+            ungated_signals.extend(ungated);
+        }
+        let mut ungated_tools: Vec<String> = Vec::new();
+        let mut ungated_tool_of = Vec::new();
+        for (i, (p, _)) in TOOLS.iter().enumerate() {
+            let (lits, ungated) = crate::literals::split(p, MIN_GATE_LITERAL)
+                .unwrap_or_else(|| (Vec::new(), vec![p.to_string()]));
+            let hit = Hits {
+                tools: 1 << i,
+                ..Hits::default()
+            };
+            entries.extend(lits.into_iter().map(|l| (l, hit)));
+            ungated_tool_of.extend(std::iter::repeat_n(i, ungated.len()));
+            ungated_tools.extend(ungated);
+        }
+        let verdict_hit = Hits {
+            verdict: true,
+            ..Hits::default()
+        };
+        let (verdict_lits, ungated_verdict) = crate::literals::split(VERDICT, MIN_GATE_LITERAL)
+            .unwrap_or_else(|| (Vec::new(), vec![VERDICT.to_string()]));
+        entries.extend(verdict_lits.into_iter().map(|l| (l, verdict_hit)));
+        // Every verdict has a literal part; should one ever lack it, the gate
+        // takes the empty literal, which hits every line.
+        if !ungated_verdict.is_empty() {
+            entries.push((Vec::new(), verdict_hit));
+        }
+        Tables {
+        signals: SIGNALS.iter().map(|s| ascii_regex(s.pattern)).collect(),
+        negative,
+        ungated_signals: ascii_set(ungated_signals.iter().map(String::as_str)),
+        ungated_signal_of,
+        gate: Gate::build(entries),
         post_failure: ascii_regex(POST_FAILURE[0]),
         verdict: ascii_regex(VERDICT),
         warning_line: regex::bytes::RegexBuilder::new(
@@ -1085,8 +1003,11 @@ fn tables() -> &'static Tables {
         .into_iter()
         .map(|p| Regex::new(p).expect("valid location regex"))
         .collect(),
-        tools_anywhere: ascii_set(TOOLS.iter().map(|(p, _)| *p)),
+        tools: TOOLS.iter().map(|(p, _)| ascii_regex(p)).collect(),
+        ungated_tools: ascii_set(ungated_tools.iter().map(String::as_str)),
+        ungated_tool_of,
         tool_names: TOOLS.iter().map(|(_, t)| *t).collect(),
+    }
     })
 }
 
@@ -1209,8 +1130,13 @@ impl<'b> Analyzer<'b> {
             });
         }
 
-        if text.len() < 4000 && t.tool_trigger.is_match(text) {
-            for i in t.tools_anywhere.matches(text.as_bytes()).iter() {
+        let bytes = text.as_bytes();
+        let hits = t.gate.scan(text);
+        if text.len() < 4000 {
+            let mut found = t.tool_matches(bytes, &hits);
+            while found != 0 {
+                let i = found.trailing_zeros() as usize;
+                found &= found - 1;
                 *self.tool_counts.entry(t.tool_names[i]).or_default() += 1;
             }
         }
@@ -1218,17 +1144,21 @@ impl<'b> Analyzer<'b> {
         let mut score = 0.0f32;
         let mut categories = Vec::new();
         let mut tools = Vec::new();
-        let triggered = t.trigger.is_match(text);
-        if triggered {
-            for i in t.set.matches(text.as_bytes()).iter() {
-                let s = &SIGNALS[i];
-                score += s.weight;
-                if let Some(c) = s.category {
-                    categories.push((c, s.weight));
-                }
-                if let Some(tool) = s.tool {
-                    tools.push(tool);
-                }
+        // Without a positive signal a line's score is at most 0 and it leaves no
+        // trace, whatever negative signals match; CI-flagged lines get a bonus, so
+        // their negative signals count.
+        let always = matches!(line.kind, LineKind::CiError | LineKind::CiWarning);
+        let mut matched = t.signal_matches(bytes, &hits, always);
+        while matched != 0 {
+            let i = matched.trailing_zeros() as usize;
+            matched &= matched - 1;
+            let s = &SIGNALS[i];
+            score += s.weight;
+            if let Some(c) = s.category {
+                categories.push((c, s.weight));
+            }
+            if let Some(tool) = s.tool {
+                tools.push(tool);
             }
         }
         if score > 0.0 && t.warning_line.is_match(text.as_bytes()) {
@@ -1271,8 +1201,7 @@ impl<'b> Analyzer<'b> {
         if self.after_verdict && score > 0.0 && t.post_failure.is_match(text.as_bytes()) {
             score = score.min(0.0);
         }
-        // Every verdict contains a trigger word; CI error lines may not.
-        if (triggered || line.kind == LineKind::CiError) && t.verdict.is_match(text.as_bytes()) {
+        if hits.verdict && t.verdict.is_match(bytes) {
             // The verdict says that it failed, not why.
             self.after_verdict = true;
             // Only GitHub prints the verdict inside the failing step; GitLab's
@@ -1832,11 +1761,14 @@ mod tests {
         assert_eq!(a.confidence, 0.0);
     }
 
-    /// The trigger gate must never hide a signal: on every line of the test
-    /// fixtures, a line that matches any positive signal (or tool) passes the gate.
+    /// The gate must never hide a signal: on every line of the test fixtures, the
+    /// signals and tools found through it are exactly those that a regex set of
+    /// all patterns finds, and the verdict passes it.
     #[test]
-    fn trigger_gate_never_hides_a_signal() {
+    fn gate_never_hides_a_signal() {
         let t = tables();
+        let all_signals = ascii_set(SIGNALS.iter().map(|s| s.pattern));
+        let all_tools = ascii_set(TOOLS.iter().map(|(p, _)| *p));
         let fixtures = [
             include_str!("../tests/fixtures/github-yarn-install.log"),
             include_str!("../tests/fixtures/buildkite-playwright.log"),
@@ -1848,31 +1780,61 @@ mod tests {
             include_str!("../tests/fixtures/logdx-lint-react-001/raw.log"),
             include_str!("../tests/fixtures/detect-secrets-samples.jsonl"),
         ];
-        let mut checked = 0;
+        let (mut checked, mut gated, mut lines) = (0, 0, 0);
         for text in fixtures {
             let log = read_str(text, &mut Sanitizer::default());
             for line in log.lines.iter().map(|l| l.text.as_str()) {
-                let positive = t
-                    .set
-                    .matches(line.as_bytes())
-                    .iter()
-                    .any(|i| SIGNALS[i].weight > 0.0);
-                if positive {
+                lines += 1;
+                let hits = t.gate.scan(line);
+                let bytes = line.as_bytes();
+                let expected: u128 = all_signals.matches(bytes).iter().map(|i| 1 << i).sum();
+                let positive = expected & !t.negative;
+                let found = t.signal_matches(bytes, &hits, false);
+                if positive != 0 {
                     checked += 1;
-                    assert!(t.trigger.is_match(line), "gate hides a signal on: {line}");
+                    assert_eq!(found, expected, "signals differ on: {line}");
+                } else {
+                    assert_eq!(found, 0, "{line}");
                 }
-                if t.verdict.is_match(line.as_bytes()) {
-                    assert!(t.trigger.is_match(line), "gate hides a verdict on: {line}");
+                assert_eq!(t.signal_matches(bytes, &hits, true), expected, "{line}");
+                if hits.signals != 0 {
+                    gated += 1;
                 }
-                if t.tools_anywhere.is_match(line.as_bytes()) {
-                    assert!(
-                        t.tool_trigger.is_match(line),
-                        "gate hides a tool on: {line}"
-                    );
+                if t.verdict.is_match(bytes) {
+                    assert!(hits.verdict, "gate hides a verdict on: {line}");
                 }
+                let tools: u64 = all_tools.matches(bytes).iter().map(|i| 1 << i).sum();
+                assert_eq!(
+                    t.tool_matches(bytes, &hits),
+                    tools,
+                    "tools differ on: {line}"
+                );
             }
         }
         assert!(checked > 100, "only {checked} signal lines checked");
+        // Not a timing: the gate must leave most lines alone to be worth it.
+        assert!(gated * 2 < lines, "{gated} of {lines} lines gated");
+    }
+
+    /// What the gate cannot see runs on every line: it must be anchored at the
+    /// line start to stay cheap.
+    #[test]
+    fn ungated_alternatives_are_anchored() {
+        let t = tables();
+        for p in t
+            .ungated_signals
+            .patterns()
+            .iter()
+            .chain(t.ungated_tools.patterns())
+        {
+            let start = p.trim_start_matches("(?:");
+            assert!(start.starts_with('^') || start.starts_with("\\A"), "{p}");
+        }
+        assert!(
+            t.ungated_signals.len() < 10,
+            "{:?}",
+            t.ungated_signals.patterns()
+        );
     }
 
     #[test]

@@ -256,11 +256,31 @@ impl RuleSet {
             .match_kind(MatchKind::Standard)
             .build(&keywords)
             .expect("keywords are plain literals");
+        // The case-sensitive prefixes are few, so a leftmost-longest search can use
+        // the SIMD literal prefilter; it is restarted one byte after each match
+        // start, so every position where a keyword starts is seen, and the
+        // longest keyword found there stands for the shorter ones that are its
+        // prefixes (they start there too).
         let exact_prefilter = AhoCorasickBuilder::new()
-            .kind(Some(AhoCorasickKind::DFA))
-            .match_kind(MatchKind::Standard)
+            .match_kind(MatchKind::LeftmostLongest)
             .build(&exact_keywords)
             .expect("keywords are plain literals");
+        let exact_keyword_rules: Vec<Vec<u32>> = exact_keywords
+            .iter()
+            .map(|k| {
+                let mut rules: Vec<u32> = Vec::new();
+                for (other, of) in exact_keywords.iter().zip(&exact_keyword_rules) {
+                    if k.starts_with(other.as_str()) {
+                        for &r in of {
+                            if !rules.contains(&r) {
+                                rules.push(r);
+                            }
+                        }
+                    }
+                }
+                rules
+            })
+            .collect();
         RuleSet {
             rules: specs
                 .into_iter()
@@ -276,6 +296,21 @@ impl RuleSet {
             always,
             allow,
             private_key_rule,
+        }
+    }
+
+    /// Calls `hit` with each rule that a case-sensitive keyword in `line` enables
+    /// (a rule may come more than once).
+    fn exact_keyword_hits(&self, line: &str, mut hit: impl FnMut(u32)) {
+        let mut at = 0;
+        while let Some(m) = self
+            .exact_prefilter
+            .find(aho_corasick::Input::new(line).range(at..))
+        {
+            for &r in &self.exact_keyword_rules[m.pattern().as_usize()] {
+                hit(r);
+            }
+            at = m.start() + 1;
         }
     }
 
@@ -448,18 +483,24 @@ impl Sanitizer {
             *w = 0;
         }
         let mut any = false;
-        for m in rules.prefilter.find_overlapping_iter(line) {
+        // Most lines hold no keyword: a plain search stops at the first one and is
+        // cheaper per byte than the overlapping search that collects them all.
+        // (Not so for the short case-sensitive prefixes, which most lines hold.)
+        let keywords = rules.prefilter.is_match(line);
+        for m in keywords
+            .then(|| rules.prefilter.find_overlapping_iter(line))
+            .into_iter()
+            .flatten()
+        {
             for &r in &rules.keyword_rules[m.pattern().as_usize()] {
                 self.candidates[(r / 64) as usize] |= 1 << (r % 64);
                 any = true;
             }
         }
-        for m in rules.exact_prefilter.find_overlapping_iter(line) {
-            for &r in &rules.exact_keyword_rules[m.pattern().as_usize()] {
-                self.candidates[(r / 64) as usize] |= 1 << (r % 64);
-                any = true;
-            }
-        }
+        rules.exact_keyword_hits(line, |r| {
+            self.candidates[(r / 64) as usize] |= 1 << (r % 64);
+            any = true;
+        });
         for &r in &rules.always {
             if rules.rules[r as usize].spec.precheck.allows(line) {
                 self.candidates[(r / 64) as usize] |= 1 << (r % 64);
@@ -1041,6 +1082,55 @@ mod tests {
             "api_key = \"\"",
         ] {
             assert_eq!(clean(line), line);
+        }
+    }
+
+    /// The restarted leftmost-longest search enables the same rules as an
+    /// overlapping search over the case-sensitive keywords would.
+    #[test]
+    fn exact_keywords_are_all_seen() {
+        let specs = rules::builtin();
+        let mut words: Vec<String> = Vec::new();
+        let mut rules_of: Vec<Vec<u32>> = Vec::new();
+        for (i, spec) in specs.iter().enumerate().filter(|(_, s)| s.exact_case) {
+            for k in &spec.keywords {
+                match words.iter().position(|w| w == k) {
+                    Some(p) => rules_of[p].push(i as u32),
+                    None => {
+                        words.push(k.clone());
+                        rules_of.push(vec![i as u32]);
+                    }
+                }
+            }
+        }
+        let overlapping = AhoCorasick::new(&words).unwrap();
+        let set = RuleSet::builtin();
+        let mut seed = 0x9e37_79b9_u32;
+        for _ in 0..3000 {
+            let mut line = String::new();
+            for _ in 0..(seed % 9) {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                let w = &words[seed as usize % words.len()];
+                // Whole keywords, their halves and glue, so that keywords overlap.
+                match seed % 3 {
+                    0 => line.push_str(w),
+                    1 => line.push_str(&w[..w.len() / 2 + 1]),
+                    _ => line.push_str(" x"),
+                }
+            }
+            let mut expected: Vec<u32> = overlapping
+                .find_overlapping_iter(&line)
+                .flat_map(|m| rules_of[m.pattern().as_usize()].clone())
+                .collect();
+            let mut found = Vec::new();
+            set.exact_keyword_hits(&line, |r| found.push(r));
+            for v in [&mut expected, &mut found] {
+                v.sort_unstable();
+                v.dedup();
+            }
+            assert_eq!(found, expected, "{line}");
         }
     }
 

@@ -1,0 +1,328 @@
+//! Required literals: for a regular expression, a set of literals of which at least
+//! one occurs (in some ASCII case) in every match.
+//!
+//! The triage's signal table has a hundred patterns; running them as a set on
+//! every line cost more than everything else together. Most lines cannot match
+//! any of them, and a literal scan (Aho-Corasick) says so far more cheaply than
+//! the regex engine. The literals are derived from the patterns themselves rather
+//! than listed by hand, so a new signal cannot be hidden by a gate that forgot it.
+//!
+//! The derivation is conservative: it only ever returns a set that every match
+//! must contain, and says "none" (no useful set) when it cannot prove one.
+
+use regex_syntax::hir::{Class, Hir, HirKind};
+
+/// Longest cross product kept while joining adjacent parts (`[Ee][Rr]…`).
+const MAX_SET: usize = 64;
+
+/// What is known about the matches of a sub-expression.
+struct Req {
+    /// Lower-case literals, one of which every match contains.
+    lits: Vec<Vec<u8>>,
+    /// Every match *is* one of `lits` (so neighbours can be joined onto it).
+    exact: bool,
+}
+
+/// How to gate a pattern: the literals (lower-case) of which every match of the
+/// gated part contains one, and the top-level alternatives that have no literal
+/// of `min_len` bytes or more (as patterns of their own, to run ungated). The
+/// pattern is read as the triage compiles it: bytes, ASCII classes. `None` if it
+/// does not parse.
+pub(crate) fn split(pattern: &str, min_len: usize) -> Option<(Vec<Vec<u8>>, Vec<String>)> {
+    let hir = parse(pattern)?;
+    let branches = match hir.kind() {
+        HirKind::Alternation(b) => b.as_slice(),
+        _ => std::slice::from_ref(&hir),
+    };
+    let (mut lits, mut ungated) = (Vec::new(), Vec::new());
+    for b in branches {
+        match of(b).filter(|r| r.lits.iter().all(|l| l.len() >= min_len)) {
+            Some(r) => {
+                for l in r.lits {
+                    if !lits.contains(&l) {
+                        lits.push(l);
+                    }
+                }
+            }
+            None => ungated.push(b.to_string()),
+        }
+    }
+    Some((minimal(lits), ungated))
+}
+
+/// Drops literals that contain another one: any text holding them holds that one.
+fn minimal(mut lits: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let all = lits.clone();
+    lits.retain(|l| {
+        !all.iter()
+            .any(|k| k.len() < l.len() && l.windows(k.len().max(1)).any(|w| w == k.as_slice()))
+    });
+    lits
+}
+
+/// The literals (lower-case) of which every match of `pattern` contains one, or
+/// `None` when some match may contain none of length `min_len` or more.
+#[cfg(test)]
+pub(crate) fn required(pattern: &str, min_len: usize) -> Option<Vec<Vec<u8>>> {
+    let req = of(&parse(pattern)?)?;
+    if req.lits.iter().any(|l| l.len() < min_len) {
+        return None;
+    }
+    Some(minimal(req.lits))
+}
+
+fn parse(pattern: &str) -> Option<Hir> {
+    regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()
+}
+
+fn of(hir: &Hir) -> Option<Req> {
+    match hir.kind() {
+        // Zero-width: neutral inside a concatenation.
+        HirKind::Empty | HirKind::Look(_) => Some(Req {
+            lits: vec![Vec::new()],
+            exact: true,
+        }),
+        HirKind::Literal(l) => Some(Req {
+            lits: vec![l.0.to_ascii_lowercase()],
+            exact: true,
+        }),
+        HirKind::Class(c) => class(c).map(|lits| Req { lits, exact: true }),
+        HirKind::Capture(c) => of(&c.sub),
+        HirKind::Repetition(r) => {
+            if r.min == 0 {
+                // An optional part (`d?`) is either absent or one of its literals,
+                // which keeps a run going: `timed? ?out` gives `timeout`,
+                // `timed out`, … instead of just `time`.
+                return match (r.max, of(&r.sub)) {
+                    (Some(1), Some(sub)) if sub.exact => {
+                        let mut lits = sub.lits;
+                        if !lits.contains(&Vec::new()) {
+                            lits.push(Vec::new());
+                        }
+                        Some(Req { lits, exact: true })
+                    }
+                    _ => None,
+                };
+            }
+            let sub = of(&r.sub)?;
+            Some(Req {
+                lits: sub.lits,
+                exact: sub.exact && r.max == Some(1) && r.min == 1,
+            })
+        }
+        HirKind::Alternation(branches) => {
+            let mut lits: Vec<Vec<u8>> = Vec::new();
+            let mut exact = true;
+            for b in branches {
+                let r = of(b)?;
+                exact &= r.exact;
+                for l in r.lits {
+                    if !lits.contains(&l) {
+                        lits.push(l);
+                    }
+                }
+            }
+            Some(Req { lits, exact })
+        }
+        HirKind::Concat(parts) => concat(parts),
+    }
+}
+
+/// A class's members (lower-cased) when there are few of them.
+fn class(c: &Class) -> Option<Vec<Vec<u8>>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut add = |bytes: Vec<u8>| {
+        if !out.contains(&bytes) {
+            out.push(bytes);
+        }
+        out.len() <= 8
+    };
+    match c {
+        Class::Bytes(b) => {
+            for r in b.ranges() {
+                if usize::from(r.end() - r.start()) > 8 {
+                    return None;
+                }
+                for byte in r.start()..=r.end() {
+                    if !add(vec![byte.to_ascii_lowercase()]) {
+                        return None;
+                    }
+                }
+            }
+        }
+        Class::Unicode(u) => {
+            for r in u.ranges() {
+                if (r.end() as u32 - r.start() as u32) > 8 {
+                    return None;
+                }
+                for ch in r.start()..=r.end() {
+                    let mut buf = [0u8; 4];
+                    let s = ch.encode_utf8(&mut buf).as_bytes().to_ascii_lowercase();
+                    if !add(s) {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// A concatenation: joins runs of exact parts into longer literals, then keeps
+/// the most selective requirement among the runs and the inexact parts.
+fn concat(parts: &[Hir]) -> Option<Req> {
+    let mut choices: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut run: Option<Vec<Vec<u8>>> = None;
+    let mut all_exact = true;
+    let mut broken = false;
+    for part in parts {
+        match of(part) {
+            Some(r) if r.exact => {
+                run = Some(match run.take() {
+                    None => r.lits,
+                    Some(prev) if prev.len() * r.lits.len() <= MAX_SET => {
+                        let mut joined = Vec::with_capacity(prev.len() * r.lits.len());
+                        for a in &prev {
+                            for b in &r.lits {
+                                let mut l = a.clone();
+                                l.extend_from_slice(b);
+                                if !joined.contains(&l) {
+                                    joined.push(l);
+                                }
+                            }
+                        }
+                        joined
+                    }
+                    Some(prev) => {
+                        broken = true;
+                        choices.push(prev);
+                        r.lits
+                    }
+                });
+            }
+            other => {
+                all_exact = false;
+                choices.extend(run.take());
+                if let Some(r) = other {
+                    choices.push(r.lits);
+                }
+            }
+        }
+    }
+    if all_exact && !broken {
+        return run.map(|lits| Req { lits, exact: true });
+    }
+    choices.extend(run);
+    // Most selective: the longest shortest literal, then the fewest literals.
+    choices
+        .into_iter()
+        .max_by_key(|lits| {
+            let shortest = lits.iter().map(Vec::len).min().unwrap_or(0);
+            (shortest.min(8), std::cmp::Reverse(lits.len()))
+        })
+        .map(|lits| Req { lits, exact: false })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(p: &str) -> Option<Vec<String>> {
+        required(p, 1).map(|v| {
+            v.into_iter()
+                .map(|l| String::from_utf8(l).unwrap())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn literals_of_common_shapes() {
+        assert_eq!(
+            req(r"error: could not compile `"),
+            Some(vec!["error: could not compile `".into()])
+        );
+        assert_eq!(req(r"(?i)\bwarn(?:ing)?\b"), Some(vec!["warn".into()]));
+        assert_eq!(req(r"^\s*--- FAIL: "), Some(vec!["--- fail: ".into()]));
+        assert_eq!(
+            req(r"npm ERR!|^npm error "),
+            Some(vec!["npm err!".into(), "npm error ".into()])
+        );
+        assert_eq!(req(r"^\S+\.go:\d+:\d+: "), Some(vec![".go:".into()]));
+        assert_eq!(req(r"\berror TS\d+:"), Some(vec!["error ts".into()]));
+        assert_eq!(
+            req(r"(?i)\btimed? ?out\b"),
+            Some(vec![
+                "timed out".into(),
+                "timedout".into(),
+                "time out".into(),
+                "timeout".into()
+            ])
+        );
+    }
+
+    #[test]
+    fn no_requirement_when_a_match_can_avoid_every_literal() {
+        assert_eq!(req(r"\d+|foo"), None);
+        assert_eq!(req(r"(?:abc)?"), None);
+        assert_eq!(
+            req(r"^\S+:\d+:\d+: [A-Z]{1,3}\d{3,4} "),
+            Some(vec![": ".into()])
+        );
+        assert_eq!(required(r"^\S+:\d+:\d+: [A-Z]{1,3}\d{3,4} ", 3), None);
+        assert_eq!(required(r"^E\s{2,}\S", 3), None);
+    }
+
+    #[test]
+    fn alternatives_without_literals_are_split_off() {
+        let (lits, ungated) = split(r"\bdocker (?:build|run)\b|^#\d+ \[", 3).unwrap();
+        assert_eq!(lits, [b"docker build".to_vec(), b"docker run".to_vec()]);
+        assert_eq!(ungated.len(), 1);
+        let re = regex::bytes::RegexBuilder::new(&ungated[0])
+            .unicode(false)
+            .build()
+            .unwrap();
+        assert!(re.is_match(b"#12 [build 3/4] RUN make"));
+        assert!(!re.is_match(b"docker build ."));
+    }
+
+    /// Every match of each pattern contains one of its literals: checked on
+    /// strings that match.
+    #[test]
+    fn every_match_contains_a_literal() {
+        let cases = [
+            (
+                r"(?i)could not resolve host|ECONNREFUSED|ssl.*(?:error|failed)",
+                "SSL routines:ERROR here",
+            ),
+            (
+                r"make(?:\[\d+\])?: \*\*\* .*Error \d+",
+                "make[2]: *** [all] Error 1",
+            ),
+            (r"^\s*(?:✓|✔|√)\s", "  ✔ passes"),
+            (
+                r"\b\d+ (?:tests? )?failed\b|\bfailures?: \d*[1-9]",
+                "3 tests failed",
+            ),
+            (
+                r"^\s+at [\w.$<>]+\(.*\)$|^\s+at .+:\d+:\d+\)?$",
+                "    at foo (x.js:1:2)",
+            ),
+        ];
+        for (pattern, text) in cases {
+            let re = regex::Regex::new(pattern).unwrap();
+            assert!(re.is_match(text), "{pattern} on {text}");
+            let lits = required(pattern, 1).unwrap_or_else(|| panic!("{pattern}"));
+            let lower = text.to_ascii_lowercase();
+            assert!(
+                lits.iter()
+                    .any(|l| lower.contains(std::str::from_utf8(l).unwrap())),
+                "{pattern}: {lits:?} not in {text}"
+            );
+        }
+    }
+}
