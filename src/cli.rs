@@ -342,9 +342,9 @@ pub enum PullsCommand {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Where to create the demo's project, remote and store (must not exist, or be
-    /// empty).
-    #[arg(long, default_value = "medic-demo")]
-    pub dir: PathBuf,
+    /// empty). Default: `medic-demo`, or `medic-demo-2`… when that is taken.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
     /// Use a policy that escalates: the run waits for your approval (`medic approve`
     /// from another terminal, in the demo folder) before opening the pull request.
     #[arg(long)]

@@ -95,7 +95,8 @@ fn loop_options(world: &scaffold::World, dry_run: bool) -> DriveOptions {
 
 /// `medic demo`.
 pub async fn run(args: DemoArgs, g: &Globals) -> CmdResult {
-    let world = scaffold::create(&args.dir)?;
+    let dir = args.dir.clone().unwrap_or_else(free_demo_dir);
+    let world = scaffold::create(&dir)?;
     eprintln!("created the demo in {}:", world.dir.display());
     eprintln!(
         "  calc/         a project whose tests broke at {} (last green: {})",
@@ -216,6 +217,25 @@ async fn summarize(
         "details: cd {} && medic runs show {run_id}",
         world.dir.display()
     );
+}
+
+/// `medic-demo`, or the first of `medic-demo-2`, `medic-demo-3`… that is free, so that
+/// running the demo again starts a new world instead of failing.
+fn free_demo_dir() -> std::path::PathBuf {
+    let taken = |p: &std::path::Path| {
+        p.exists()
+            && std::fs::read_dir(p)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(true)
+    };
+    let first = std::path::PathBuf::from("medic-demo");
+    if !taken(&first) {
+        return first;
+    }
+    (2..)
+        .map(|n| std::path::PathBuf::from(format!("medic-demo-{n}")))
+        .find(|p| !taken(p))
+        .unwrap_or(first)
 }
 
 fn short(sha: &str) -> &str {
