@@ -16,7 +16,7 @@
 //! can be timed alone (`/usr/bin/time -v`) and so that runs before and after a
 //! change read the same bytes. The generated log must stay out of the repository.
 
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -153,19 +153,17 @@ fn run(file: &str, stage: &str) {
         }
         "sanitize" => {
             let mut counter = CountingSink(0);
-            let input: Box<dyn std::io::BufRead> = match &source {
-                Source::File(p) => Box::new(BufReader::with_capacity(
-                    256 << 10,
-                    std::fs::File::open(p).unwrap_or_else(|e| fail(p, e)),
-                )),
-                _ => Box::new(BufReader::with_capacity(256 << 10, std::io::stdin())),
+            let read: Box<dyn Read> = match &source {
+                Source::File(p) => Box::new(std::fs::File::open(p).unwrap_or_else(|e| fail(p, e))),
+                _ => Box::new(std::io::stdin()),
             };
+            let mut input = BufReader::with_capacity(256 << 10, CountingReader(read, 0));
             sanitizer
-                .sanitize_stream(input, &mut counter)
+                .sanitize_stream(&mut input, &mut counter)
                 .unwrap_or_else(|e| fail(Path::new(file), e));
             let written = counter.0;
             (
-                std::fs::metadata(file).map(|m| m.len()).unwrap_or(0),
+                input.get_ref().1,
                 sanitizer.report().lines,
                 format!("{written} bytes written"),
             )
@@ -184,6 +182,17 @@ fn run(file: &str, stage: &str) {
         "  {} redactions on {} lines: {:?}; {extra}",
         report.redactions, report.lines_changed, report.by_type
     );
+}
+
+/// A reader that counts what it hands out (stdin has no size to ask for).
+struct CountingReader(Box<dyn Read>, u64);
+
+impl Read for CountingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        self.1 += n as u64;
+        Ok(n)
+    }
 }
 
 /// A writer that only counts, so that `--stage sanitize` measures the sanitizer
