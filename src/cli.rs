@@ -338,13 +338,43 @@ pub struct AnalyzeArgs {
     /// Most lines in the excerpt, context included.
     #[arg(long, value_name = "N", default_value_t = 40)]
     pub max_lines: usize,
-    /// Neither read nor write the analysis cache (nor count the fingerprint).
+    /// Neither read nor write the analysis cache, nor count the fingerprint in the store.
     #[arg(long)]
     pub no_cache: bool,
-    /// Where analyses and fingerprint counts are kept.
+    /// Where analyses are cached (fingerprint sightings are counted in the store).
     #[arg(long, value_name = "DIR", default_value = ".medic/cache")]
     pub cache_dir: PathBuf,
     /// Seconds one HTTP request may take when fetching a URL.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub timeout: u64,
+    /// Add an AI explanation, with the provider described in this file (YAML or JSON:
+    /// kind, model, base_url, api_key_env, budget, price…; see docs/analyze.md).
+    #[arg(long, value_name = "FILE", conflicts_with = "ai")]
+    pub explain_with: Option<PathBuf>,
+    /// Add an AI explanation from this provider (`openai` also covers Azure OpenAI,
+    /// OpenRouter, Ollama, vLLM and llama.cpp through --ai-base-url).
+    #[arg(long, value_enum, value_name = "PROVIDER", requires = "ai_model")]
+    pub ai: Option<AiProvider>,
+    /// The model for --ai, e.g. gpt-4o-mini, claude-sonnet-4-5, gemini-2.5-flash, llama3.2.
+    #[arg(long, value_name = "MODEL", requires = "ai")]
+    pub ai_model: Option<String>,
+    /// The API's address for --ai (default: the provider's own; Ollama:
+    /// http://localhost:11434/v1).
+    #[arg(long, value_name = "URL", requires = "ai")]
+    pub ai_base_url: Option<String>,
+    /// The environment variable holding the key for --ai (default OPENAI_API_KEY,
+    /// ANTHROPIC_API_KEY or GEMINI_API_KEY).
+    #[arg(long, value_name = "VAR", requires = "ai")]
+    pub ai_key_env: Option<String>,
+}
+
+/// The AI providers of `medic analyze --ai`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AiProvider {
+    /// OpenAI-compatible chat completions.
+    Openai,
+    /// Anthropic Messages.
+    Anthropic,
+    /// Google Gemini.
+    Gemini,
 }

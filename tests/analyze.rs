@@ -324,3 +324,205 @@ fn analyze_a_gitlab_job_url_from_a_local_server() {
     let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(a["stats"]["format"], "gitlab");
 }
+
+/// Serves `answers` to one connection each, in order, on 127.0.0.1, like an
+/// OpenAI-compatible API; returns the base URL and the request bodies received.
+fn ai_server(answers: Vec<(u16, String)>) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let mut bodies = Vec::new();
+        for (status, answer) in answers {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut first = String::new();
+            reader.read_line(&mut first).unwrap();
+            assert!(first.starts_with("POST /v1/chat/completions "), "{first}");
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            std::io::Read::read_exact(&mut reader, &mut body).unwrap();
+            bodies.push(String::from_utf8(body).unwrap());
+            let head = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                answer.len()
+            );
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(answer.as_bytes()).unwrap();
+        }
+        bodies
+    });
+    (base, handle)
+}
+
+/// OpenAI's reference answer (analyze/tests/fixtures/ai) with the model's text
+/// replaced by an explanation.
+fn openai_answer() -> String {
+    let text = std::fs::read_to_string(fixture("ai/openai-chat-completion.200.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["choices"][0]["message"]["content"] = serde_json::json!(
+        r#"{"root_cause": "The parser accepts invalid UTF-8.", "suggested_fix": "Return an error when from_utf8 fails.", "confidence": 0.82}"#
+    );
+    v.to_string()
+}
+
+const FAILED_TEST_LOG: &str = "\
+running 2 tests
+test parser::tests::parses_empty ... ok
+test parser::tests::rejects_bad_utf8 ... FAILED
+thread 'parser::tests::rejects_bad_utf8' panicked at src/parser.rs:42:9:
+assertion failed: result.is_err()
+test result: FAILED. 1 passed; 1 failed; 0 ignored
+error: test failed, to rerun pass `--lib`
+";
+
+#[test]
+fn analyze_adds_an_ai_explanation_and_never_sends_a_secret() {
+    let (base, server) = ai_server(vec![(200, openai_answer()), (200, openai_answer())]);
+    let p = Project::new();
+    let token = canary_token();
+    p.write(
+        "build.log",
+        &format!("error: push rejected for token {token}\n{FAILED_TEST_LOG}"),
+    );
+    let ai = [
+        "--ai",
+        "openai",
+        "--ai-model",
+        "llama3.2",
+        "--ai-base-url",
+        &base,
+    ];
+    let out = p
+        .medic()
+        .env_remove("OPENAI_API_KEY")
+        .args(["analyze", "build.log", "--no-cache"])
+        .args(ai)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("AI explanation (openai llama3.2, confidence 82%"),
+        "{text}"
+    );
+    assert!(text.contains("The parser accepts invalid UTF-8."), "{text}");
+    assert!(text.contains("19 input + 10 output tokens"), "{text}");
+    assert!(
+        stderr(&out).contains("AI: 1 calls to openai llama3.2"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = p
+        .medic()
+        .env_remove("OPENAI_API_KEY")
+        .args(["analyze", "build.log", "--no-cache", "-o", "json"])
+        .args(ai)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["category"], "test");
+    assert_eq!(v["ai"]["explanation"]["confidence"], 0.82);
+    assert_eq!(v["ai"]["usage"]["input_tokens"], 19);
+    assert!(v["ai"]["error"].is_null());
+
+    let bodies = server.join().unwrap();
+    assert_eq!(bodies.len(), 2);
+    for body in bodies {
+        assert!(body.contains("rejects_bad_utf8"), "{body}");
+        assert!(body.contains("[REDACTED:"), "{body}");
+        assert!(
+            !body.contains(&token),
+            "the token reached the provider: {body}"
+        );
+    }
+}
+
+#[test]
+fn ai_settings_are_checked_first_and_a_failing_provider_is_a_warning() {
+    let p = Project::new();
+    p.write("build.log", FAILED_TEST_LOG);
+    let out = p
+        .medic()
+        .env_remove("ANTHROPIC_API_KEY")
+        .args([
+            "analyze",
+            "build.log",
+            "--ai",
+            "anthropic",
+            "--ai-model",
+            "claude-sonnet-4-5",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("set the environment variable ANTHROPIC_API_KEY"),
+        "{}",
+        stderr(&out)
+    );
+    let out = p
+        .medic()
+        .args(["analyze", "build.log", "--ai", "openai"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "--ai needs --ai-model");
+
+    p.write(
+        "ai.yaml",
+        "kind: openai\nmodel: gpt-4o-mini\napi_key: sk-inline\n",
+    );
+    let out = p
+        .medic()
+        .args(["analyze", "build.log", "--explain-with", "ai.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("ai.yaml") && err.contains("unknown field `api_key`"),
+        "{err}"
+    );
+    assert!(!err.contains("sk-inline"), "{err}");
+
+    // The provider refuses: the analysis is still printed, the failure is a warning.
+    let refusal = std::fs::read_to_string(fixture("ai/openai-error.401.json")).unwrap();
+    let (base, server) = ai_server(vec![(401, refusal)]);
+    p.write(
+        "ai.json",
+        &format!(r#"{{"kind": "openai", "model": "gpt-4o-mini", "base_url": "{base}", "api_key_env": "MY_AI_KEY"}}"#),
+    );
+    let out = p
+        .medic()
+        .env("MY_AI_KEY", "sk-test-CANARY-0123456789")
+        .args([
+            "analyze",
+            "build.log",
+            "--no-cache",
+            "--explain-with",
+            "ai.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: no AI explanation: the AI provider answered HTTP 401"),
+        "{err}"
+    );
+    assert!(err.contains("check the API key in MY_AI_KEY"), "{err}");
+    assert!(!err.contains("CANARY") && !stdout(&out).contains("CANARY"));
+    assert!(stdout(&out).contains("test failure"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("AI explanation"));
+    assert_eq!(server.join().unwrap().len(), 1);
+}

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use medic_analyze::cache::{Cache, CacheConfig};
 use medic_analyze::fetch::FetchError;
 use medic_analyze::http::{HttpOptions, fetch_url};
+use medic_analyze::provider::{Provider, ProviderConfig, explain};
 use medic_analyze::read::Source;
 use medic_analyze::report;
 use medic_analyze::sanitize::Sanitizer;
-use medic_analyze::triage::{self, Analysis, Baseline, Options};
+use medic_analyze::triage::{self, Analysis, Baseline, Options, Seen};
 use medic_engine::action::{
     Action, ErrorKind, OutputDoc, Outputs, StepContext, StepError, StepOutcome,
 };
@@ -48,13 +48,17 @@ pub struct AnalyzeConfig {
     /// Most lines in the excerpt, context included (default 40).
     #[serde(default = "default_max_lines")]
     pub max_lines: usize,
-    /// Folder where fingerprint sightings are counted for `seen_count`, relative to the
-    /// run's folder (default `.medic/cache`, shared with `medic analyze`).
-    #[serde(default)]
-    pub cache_dir: Option<String>,
     /// Seconds one HTTP request may take when fetching `url` (default 60).
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// Optional: an AI provider that explains the failure (fields `kind`, `model`,
+    /// `base_url`, `api_key_env`, `api_key_header`, `timeout`, `max_retries`,
+    /// `max_output_tokens`, `budget`, `price`; see docs/analyze.md, "AI providers").
+    /// Only the sanitized excerpt, category, tool, tests and locations are sent. Fills
+    /// `explanation` and `ai_usage`; a provider that fails leaves `explanation` null
+    /// and the step still succeeds. Not called in a dry run.
+    #[serde(default)]
+    pub ai: Option<ProviderConfig>,
 }
 
 fn default_max_lines() -> usize {
@@ -82,6 +86,32 @@ impl AnalyzeConfig {
                 "give exactly one of `log` (the text), `path` (a file) and `url` (a CI run, job or build)",
             )),
         }
+    }
+}
+
+/// Count this sighting of the fingerprint in the run's store, shared by every run and
+/// worker on the database (and by `medic analyze`); a dry run only reads the count.
+async fn count_sighting(analysis: &mut Analysis, ctx: &StepContext) {
+    let Some(store) = &ctx.store else { return };
+    let now = chrono::Utc::now();
+    let sighting = if ctx.dry_run {
+        store.sighting(&analysis.fingerprint).await
+    } else {
+        store
+            .record_sighting(&analysis.fingerprint, Some(analysis.category.as_str()), now)
+            .await
+            .map(Some)
+    };
+    match sighting {
+        Ok(Some(s)) => {
+            analysis.seen = Some(Seen {
+                count: s.count.max(0) as u64,
+                first_seen: s.first_seen.timestamp().max(0) as u64,
+                last_seen: s.last_seen.timestamp().max(0) as u64,
+            });
+        }
+        Ok(None) => {}
+        Err(e) => ctx.log(format!("warning: seen_count unavailable: {e}")),
     }
 }
 
@@ -150,12 +180,25 @@ impl Action for Analyze {
         OutputDoc {
             name: "seen_count",
             kind: "number",
-            description: "How often this fingerprint was seen, this time included.",
+            description: "How often this fingerprint was seen, this time included, counted in the store that every run, worker and `medic analyze` share.",
         },
         OutputDoc {
             name: "jobs",
             kind: "list",
             description: "With `url`: the names of the fetched jobs (the first is analysed).",
+        },
+        OutputDoc {
+            name: "explanation",
+            kind: "object",
+            description: "With `ai`: `{root_cause, suggested_fix, confidence}` from the model, \
+                checked and sanitized; null without `ai`, in a dry run, or when the provider \
+                failed (the step's log says why).",
+        },
+        OutputDoc {
+            name: "ai_usage",
+            kind: "object",
+            description: "With `ai`: `{calls, input_tokens, output_tokens, cost_usd}` of this \
+                step's AI calls (`cost_usd` null without a `price`); null without `ai`.",
         },
     ];
 
@@ -165,6 +208,15 @@ impl Action for Analyze {
         ctx: &StepContext,
     ) -> Result<StepOutcome, StepError> {
         let input = config.input(ctx)?;
+        // Checked before the log is read: a missing key is the step's configuration.
+        let provider = match config.ai.clone() {
+            Some(ai) => {
+                let env = ctx.env.clone();
+                let lookup = move |k: &str| env.get(k).cloned().or_else(|| std::env::var(k).ok());
+                Some(Provider::new(ai, &lookup).map_err(|e| config_error(format!("`ai`: {e}")))?)
+            }
+            None => None,
+        };
         if config.max_lines == 0 {
             return Err(config_error("`max_lines` must be at least 1"));
         }
@@ -228,17 +280,7 @@ impl Action for Analyze {
         .await?
         .map_err(|e| config_error(e.to_string()))?;
 
-        let cache_dir = ctx
-            .base_dir
-            .join(config.cache_dir.as_deref().unwrap_or(".medic/cache"));
-        let counted = Cache::open(&cache_dir, CacheConfig::default())
-            .and_then(|cache| cache.remember(&mut analysis));
-        if let Err(e) = counted {
-            ctx.log(format!(
-                "warning: seen_count unavailable: cannot use {}: {e}",
-                cache_dir.display()
-            ));
-        }
+        count_sighting(&mut analysis, ctx).await;
         for w in &analysis.warnings {
             ctx.log(format!("warning: {w}"));
         }
@@ -258,6 +300,55 @@ impl Action for Analyze {
             "jobs".into(),
             Value::Array(jobs.into_iter().map(Value::String).collect()),
         );
+        let (explanation, ai_usage) = match &provider {
+            None => (Value::Null, Value::Null),
+            Some(p) if ctx.dry_run => {
+                ctx.log(format!(
+                    "dry run: would ask {} {} to explain the failure",
+                    p.kind().as_str(),
+                    p.model()
+                ));
+                (
+                    Value::Null,
+                    serde_json::to_value(p.usage()).unwrap_or_default(),
+                )
+            }
+            Some(p) => {
+                let explanation = match explain(p, &analysis).await {
+                    Ok((e, usage)) => {
+                        ctx.log(format!(
+                            "AI explanation by {} {} (confidence {:.0}%): {} input + {} output tokens",
+                            p.kind().as_str(),
+                            p.model(),
+                            e.confidence * 100.0,
+                            usage.input_tokens,
+                            usage.output_tokens
+                        ));
+                        if let Some(Value::String(md)) = outputs.get_mut("report_markdown") {
+                            md.push_str(&report::ai_markdown(
+                                &e,
+                                report::AiByline {
+                                    provider: p.kind().as_str(),
+                                    model: p.model(),
+                                    usage: &usage,
+                                },
+                            ));
+                        }
+                        serde_json::to_value(&e).unwrap_or_default()
+                    }
+                    Err(e) => {
+                        ctx.log(format!("warning: no AI explanation: {e}"));
+                        Value::Null
+                    }
+                };
+                (
+                    explanation,
+                    serde_json::to_value(p.usage()).unwrap_or_default(),
+                )
+            }
+        };
+        outputs.insert("explanation".into(), explanation);
+        outputs.insert("ai_usage".into(), ai_usage);
         Ok(StepOutcome::Success(masked_outputs(&ctx.masker, outputs)))
     }
 }
@@ -321,7 +412,10 @@ error: test failed, to rerun pass `--lib`
     #[tokio::test]
     async fn analyses_log_text_into_the_documented_outputs() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = test_context(&[], dir.path());
+        let store = medic_engine::store::Store::connect(dir.path().join("m.db").to_str().unwrap())
+            .await
+            .unwrap();
+        let ctx = test_context(&[], dir.path()).with_store(store);
         let StepOutcome::Success(out) = Analyze
             .run(config(json!({"log": LOG})), &ctx)
             .await
@@ -413,5 +507,198 @@ error: test failed, to rerun pass `--lib`
             .await
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::Config);
+    }
+}
+
+#[cfg(test)]
+mod ai_tests {
+    //! The `ai:` field against a local server speaking OpenAI's chat completions,
+    //! answering with the API reference example of medic-analyze's fixtures.
+
+    use super::*;
+    use crate::support::test_context;
+    use serde_json::json;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+
+    const LOG: &str = "\
+test parser::tests::rejects_bad_utf8 ... FAILED
+thread 'parser::tests::rejects_bad_utf8' panicked at src/parser.rs:42:9:
+assertion failed: result.is_err()
+error: test failed, to rerun pass `--lib`
+";
+
+    /// Answers each connection with `status` and `body`; returns the base URL and
+    /// the request bodies received.
+    fn server(status: u16, body: String) -> (String, std::sync::mpsc::Receiver<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/v1", listener.local_addr().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut request = vec![0; length];
+                let _ = reader.read_exact(&mut request);
+                let _ = tx.send(String::from_utf8_lossy(&request).into_owned());
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(body.as_bytes());
+            }
+        });
+        (base, rx)
+    }
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/../analyze/tests/fixtures/ai/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    fn answer() -> String {
+        let mut v: Value =
+            serde_json::from_str(&fixture("openai-chat-completion.200.json")).unwrap();
+        v["choices"][0]["message"]["content"] = json!(
+            r#"{"root_cause": "The parser accepts invalid UTF-8.", "suggested_fix": "Return an error when from_utf8 fails.", "confidence": 0.7}"#
+        );
+        v.to_string()
+    }
+
+    fn config(value: Value) -> AnalyzeConfig {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[tokio::test]
+    async fn ai_adds_an_explanation_and_its_usage() {
+        let (base, requests) = server(200, answer());
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = test_context(&[], dir.path());
+        ctx.env
+            .insert("STEP_AI_KEY".into(), "sk-step-key-0123456789".into());
+        let token = "glpat-Zq8xWv3Ty6Ur9Ps2Lm5K";
+        let log = format!("error: token {token} rejected\n{LOG}");
+        let c = config(json!({
+            "log": log,
+            "ai": {"kind": "openai", "model": "gpt-4o-mini", "base_url": base,
+                   "api_key_env": "STEP_AI_KEY",
+                   "price": {"input_usd_per_million": 1.0, "output_usd_per_million": 2.0}}
+        }));
+        let StepOutcome::Success(out) = Analyze.run(c, &ctx).await.unwrap() else {
+            panic!("analyze succeeds")
+        };
+        assert_eq!(out["explanation"]["confidence"], 0.7);
+        assert_eq!(
+            out["explanation"]["root_cause"],
+            "The parser accepts invalid UTF-8."
+        );
+        assert_eq!(out["ai_usage"]["calls"], 1);
+        assert_eq!(out["ai_usage"]["input_tokens"], 19);
+        assert_eq!(out["ai_usage"]["output_tokens"], 10);
+        assert!((out["ai_usage"]["cost_usd"].as_f64().unwrap() - 39e-6).abs() < 1e-12);
+        let md = out["report_markdown"].as_str().unwrap();
+        assert!(
+            md.contains("#### AI explanation (openai `gpt-4o-mini`"),
+            "{md}"
+        );
+        let sent = requests.recv().unwrap();
+        assert!(
+            sent.contains("rejects_bad_utf8") && !sent.contains(token),
+            "{sent}"
+        );
+        assert!(
+            ctx.logs()
+                .join("\n")
+                .contains("AI explanation by openai gpt-4o-mini")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_key_fails_the_step_and_a_failing_provider_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = test_context(&[], dir.path());
+        let e = Analyze
+            .run(
+                config(json!({"log": LOG, "ai": {"kind": "gemini", "model": "gemini-2.5-flash", "api_key_env": "NO_SUCH_AI_KEY_VAR"}})),
+                &ctx,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Config);
+        assert!(e.message.contains("NO_SUCH_AI_KEY_VAR"), "{}", e.message);
+
+        let (base, requests) = server(500, fixture("anthropic-error.529.json"));
+        let c = config(json!({
+            "log": LOG,
+            "ai": {"kind": "openai", "model": "m", "base_url": base, "max_retries": 0}
+        }));
+        let StepOutcome::Success(out) = Analyze.run(c, &ctx).await.unwrap() else {
+            panic!("analyze succeeds")
+        };
+        assert!(out["explanation"].is_null());
+        assert_eq!(out["ai_usage"]["calls"], 1);
+        assert_eq!(out["category"], "test");
+        assert!(
+            ctx.logs()
+                .join("\n")
+                .contains("warning: no AI explanation: the AI provider answered HTTP 500"),
+            "{:?}",
+            ctx.logs()
+        );
+        assert_eq!(requests.try_iter().count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_does_not_call_the_provider() {
+        let (base, requests) = server(200, answer());
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = test_context(&[], dir.path());
+        ctx.dry_run = true;
+        let c =
+            config(json!({"log": LOG, "ai": {"kind": "openai", "model": "m", "base_url": base}}));
+        let StepOutcome::Success(out) = Analyze.run(c, &ctx).await.unwrap() else {
+            panic!("analyze succeeds")
+        };
+        assert!(out["explanation"].is_null());
+        assert_eq!(out["ai_usage"]["calls"], 0);
+        assert!(
+            ctx.logs()
+                .join("\n")
+                .contains("dry run: would ask openai m")
+        );
+        assert!(requests.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn without_ai_the_outputs_are_null() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = test_context(&[], dir.path());
+        let StepOutcome::Success(out) = Analyze
+            .run(config(json!({"log": LOG})), &ctx)
+            .await
+            .unwrap()
+        else {
+            panic!("analyze succeeds")
+        };
+        assert!(out["explanation"].is_null() && out["ai_usage"].is_null());
+        let e = serde_json::from_value::<AnalyzeConfig>(
+            json!({"log": "x", "ai": {"kind": "openai", "model": "m", "key": "sk"}}),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown field `key`"), "{e}");
     }
 }

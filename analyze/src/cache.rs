@@ -1,24 +1,19 @@
-//! A file cache of analyses, keyed by the log's hash, and a count of how often
-//! each fingerprint was seen.
+//! A file cache of analyses, keyed by the log's hash.
 //!
 //! Monitoring loops analyse the same logs again and again; the cache answers
-//! those from disk. The fingerprint index tells the decide step whether a failure
-//! is new or the tenth of its kind since Monday. It is a stop-gap until the
-//! engine's store holds these: one JSON file per analysis under `analyses/`, one
-//! `fingerprints.json`, writes by rename so that readers never see half a file.
-//! Concurrent writers can lose a count increment (last rename wins); that is
-//! acceptable for a hint and is why the engine's store will replace this.
+//! those from disk: one JSON file per analysis under `analyses/`, written by rename
+//! so that readers never see half a file, with a time-to-live and a size cap. How
+//! often a fingerprint was seen is not kept here but in the engine's store
+//! (`Store::record_sighting`), which every worker shares and counts atomically.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::triage::{Analysis, Options, SCHEMA_VERSION, Seen};
+use crate::triage::{Analysis, Options, SCHEMA_VERSION};
 
 /// Cache settings.
 #[derive(Debug, Clone)]
@@ -27,8 +22,6 @@ pub struct CacheConfig {
     pub ttl: Duration,
     /// Most bytes of cached analyses; the oldest go first.
     pub max_bytes: u64,
-    /// Most fingerprints remembered; the least recently seen go first.
-    pub max_fingerprints: usize,
 }
 
 impl Default for CacheConfig {
@@ -36,7 +29,6 @@ impl Default for CacheConfig {
         CacheConfig {
             ttl: Duration::from_secs(7 * 24 * 3600),
             max_bytes: 64 << 20,
-            max_fingerprints: 10_000,
         }
     }
 }
@@ -46,11 +38,6 @@ impl Default for CacheConfig {
 pub struct Cache {
     dir: PathBuf,
     config: CacheConfig,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct FingerprintIndex {
-    fingerprints: BTreeMap<String, Seen>,
 }
 
 /// SHA-256 of a file's bytes, streamed.
@@ -98,13 +85,6 @@ pub fn cache_key(log_sha256: &str, options: &Options, baseline_sha256: Option<&s
     hex(&h.finalize()[..16])
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 impl Cache {
     /// Opens (creating) a cache in `dir`.
     pub fn open(dir: impl Into<PathBuf>, config: CacheConfig) -> io::Result<Cache> {
@@ -144,61 +124,6 @@ impl Cache {
         let bytes = serde_json::to_vec(analysis).map_err(io::Error::other)?;
         write_atomic(&path, &bytes)?;
         self.prune()
-    }
-
-    /// Records one more sighting of `fingerprint` now and returns the counts.
-    pub fn record(&self, fingerprint: &str) -> io::Result<Seen> {
-        self.record_at(fingerprint, now_secs())
-    }
-
-    /// Records a sighting at a given time (seconds since the Unix epoch).
-    pub fn record_at(&self, fingerprint: &str, now: u64) -> io::Result<Seen> {
-        let path = self.dir.join("fingerprints.json");
-        let mut index: FingerprintIndex = fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        let entry = index
-            .fingerprints
-            .entry(fingerprint.to_string())
-            .or_insert(Seen {
-                count: 0,
-                first_seen: now,
-                last_seen: now,
-            });
-        entry.count += 1;
-        entry.last_seen = now;
-        let seen = entry.clone();
-        if index.fingerprints.len() > self.config.max_fingerprints {
-            let mut by_age: Vec<(u64, String)> = index
-                .fingerprints
-                .iter()
-                .map(|(k, v)| (v.last_seen, k.clone()))
-                .collect();
-            by_age.sort();
-            let excess = index.fingerprints.len() - self.config.max_fingerprints;
-            for (_, k) in by_age.into_iter().take(excess) {
-                if k != fingerprint {
-                    index.fingerprints.remove(&k);
-                }
-            }
-        }
-        let bytes = serde_json::to_vec_pretty(&index).map_err(io::Error::other)?;
-        write_atomic(&path, &bytes)?;
-        Ok(seen)
-    }
-
-    /// Records a sighting of the analysis' fingerprint and fills `analysis.seen`.
-    pub fn remember(&self, analysis: &mut Analysis) -> io::Result<()> {
-        analysis.seen = Some(self.record(&analysis.fingerprint)?);
-        Ok(())
-    }
-
-    /// How often `fingerprint` was seen, without recording a sighting.
-    pub fn seen(&self, fingerprint: &str) -> Option<Seen> {
-        let bytes = fs::read(self.dir.join("fingerprints.json")).ok()?;
-        let index: FingerprintIndex = serde_json::from_slice(&bytes).ok()?;
-        index.fingerprints.get(fingerprint).cloned()
     }
 
     fn prune(&self) -> io::Result<()> {
@@ -250,7 +175,7 @@ mod tests {
     }
 
     #[test]
-    fn put_get_and_repeat_counts() {
+    fn put_then_get() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path(), CacheConfig::default()).unwrap();
         let a = analysis();
@@ -258,13 +183,6 @@ mod tests {
         assert!(cache.get(&key).is_none());
         cache.put(&key, &a).unwrap();
         assert_eq!(cache.get(&key), Some(a.clone()));
-        assert_eq!(cache.record_at(&a.fingerprint, 100).unwrap().count, 1);
-        let seen = cache.record_at(&a.fingerprint, 200).unwrap();
-        assert_eq!((seen.count, seen.first_seen, seen.last_seen), (2, 100, 200));
-        assert_eq!(cache.seen(&a.fingerprint).unwrap().count, 2);
-        let mut b = a.clone();
-        cache.remember(&mut b).unwrap();
-        assert_eq!(b.seen.as_ref().map(|s| s.count), Some(3));
     }
 
     #[test]
@@ -310,23 +228,5 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         assert!(cache.get("bb").is_none(), "expired");
         assert!(cache.put("../evil", &analysis()).is_err());
-    }
-
-    #[test]
-    fn fingerprint_index_is_capped() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::open(
-            dir.path(),
-            CacheConfig {
-                max_fingerprints: 2,
-                ..CacheConfig::default()
-            },
-        )
-        .unwrap();
-        cache.record_at("a", 1).unwrap();
-        cache.record_at("b", 2).unwrap();
-        cache.record_at("c", 3).unwrap();
-        assert!(cache.seen("a").is_none());
-        assert!(cache.seen("c").is_some());
     }
 }

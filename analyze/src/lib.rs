@@ -7,7 +7,9 @@
 //! markup ([`read`]) → sanitized ([`sanitize`]) → ranked and classified
 //! ([`triage`], with [`fingerprint`]) → rendered ([`report`]); [`cache`] remembers
 //! what was seen; [`fetch`] turns CI URLs into API calls, sent by `http` (feature
-//! `http`). See docs/analyze.md for the JSON schema and measured figures.
+//! `http`). `provider` (feature `http` too) asks an AI model to explain a failure,
+//! an optional enrichment that nothing else depends on. See docs/analyze.md for
+//! the JSON schema and measured figures.
 
 #![warn(missing_docs)]
 
@@ -17,6 +19,8 @@ pub mod fingerprint;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod lines;
+#[cfg(feature = "http")]
+pub mod provider;
 pub mod read;
 pub mod report;
 pub mod sanitize;

@@ -268,6 +268,92 @@ pub fn action_outputs(a: &Analysis) -> serde_json::Value {
     })
 }
 
+/// Who explained a failure and what it cost, shown with the explanation.
+#[cfg(feature = "http")]
+#[derive(Debug, Clone, Copy)]
+pub struct AiByline<'a> {
+    /// `openai`, `anthropic` or `gemini`.
+    pub provider: &'a str,
+    /// The model that answered.
+    pub model: &'a str,
+    /// Tokens and cost of the calls it took.
+    pub usage: &'a crate::provider::CallUsage,
+}
+
+#[cfg(feature = "http")]
+fn ai_usage_text(u: &crate::provider::CallUsage) -> String {
+    let cost = match u.cost_usd {
+        Some(c) => format!("${c:.6}"),
+        None => "cost unknown (no price configured)".to_string(),
+    };
+    format!(
+        "{} input + {} output tokens · {cost}",
+        u.input_tokens, u.output_tokens
+    )
+}
+
+/// The "AI explanation" section of the terminal report.
+#[cfg(feature = "http")]
+pub fn ai_terminal(e: &crate::provider::Explanation, by: AiByline<'_>, color: bool) -> String {
+    let bold = |s: &str| {
+        if color {
+            format!("{BOLD}{s}{RESET}")
+        } else {
+            s.to_string()
+        }
+    };
+    let indent = |s: &str| safe_terminal_lines(s).join("\n    ");
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{} ({} {}, confidence {:.0}%; AI-generated, check before acting)",
+        bold("AI explanation"),
+        safe_terminal(by.provider),
+        safe_terminal(by.model),
+        e.confidence * 100.0
+    );
+    let _ = writeln!(out, "  root cause:\n    {}", indent(&e.root_cause));
+    let _ = writeln!(out, "  suggested fix:\n    {}", indent(&e.suggested_fix));
+    let _ = writeln!(out, "  {}", ai_usage_text(by.usage));
+    out
+}
+
+/// The "AI explanation" section of the Markdown report (escaped: a model's words
+/// must not become links, images or HTML in a pull request).
+#[cfg(feature = "http")]
+pub fn ai_markdown(e: &crate::provider::Explanation, by: AiByline<'_>) -> String {
+    let para = |s: &str| s.lines().map(md_escape).collect::<Vec<_>>().join("  \n");
+    format!(
+        "\n#### AI explanation ({} {}, confidence {:.0}%)\n\n**Root cause:** {}\n\n**Suggested fix:**  \n{}\n\n<sub>AI-generated, check before acting · {}</sub>\n",
+        md_escape(by.provider),
+        md_inline_code(by.model),
+        e.confidence * 100.0,
+        para(&e.root_cause),
+        para(&e.suggested_fix),
+        md_escape(&ai_usage_text(by.usage))
+    )
+}
+
+/// The "AI explanation" section of the HTML page.
+#[cfg(feature = "http")]
+pub fn ai_html(e: &crate::provider::Explanation, by: AiByline<'_>) -> String {
+    let para = |s: &str| s.lines().map(esc).collect::<Vec<_>>().join("<br>");
+    format!(
+        "<h2>AI explanation <small>({} {}, confidence {:.0}%)</small></h2>\n<p><b>Root cause:</b> {}</p>\n<p><b>Suggested fix:</b><br>{}</p>\n<p class=\"warn\">AI-generated, check before acting · {}</p>\n",
+        esc(by.provider),
+        esc(by.model),
+        e.confidence * 100.0,
+        para(&e.root_cause),
+        para(&e.suggested_fix),
+        esc(&ai_usage_text(by.usage))
+    )
+}
+
+#[cfg(feature = "http")]
+fn safe_terminal_lines(s: &str) -> Vec<String> {
+    s.lines().map(safe_terminal).collect()
+}
+
 fn list(items: &[String], max: usize) -> String {
     let mut s = items
         .iter()
@@ -442,6 +528,59 @@ mod tests {
                 .unwrap()
                 .starts_with("src/main.rs:4")
         );
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn the_ai_section_is_escaped_in_every_format() {
+        use crate::provider::{CallUsage, Explanation};
+        let e = Explanation {
+            root_cause: "The test expects <b>an error</b> ![x](https://evil.example/x.png)".into(),
+            suggested_fix: "Return Err.\nThen run `cargo test`.\u{1b}[2J".into(),
+            confidence: 0.82,
+        };
+        let usage = CallUsage {
+            input_tokens: 19,
+            output_tokens: 10,
+            cost_usd: Some(0.000009),
+        };
+        let by = AiByline {
+            provider: "openai",
+            model: "gpt-4o-mini",
+            usage: &usage,
+        };
+        let t = ai_terminal(&e, by, false);
+        assert!(
+            t.contains("AI explanation (openai gpt-4o-mini, confidence 82%"),
+            "{t}"
+        );
+        assert!(t.contains("    Then run `cargo test`."), "{t}");
+        assert!(t.contains("19 input + 10 output tokens · $0.000009"), "{t}");
+        assert!(!t.contains('\u{1b}'));
+        let md = ai_markdown(&e, by);
+        assert!(
+            md.contains("#### AI explanation (openai `gpt-4o-mini`, confidence 82%)"),
+            "{md}"
+        );
+        assert!(!md.contains("![x]") && !md.contains("<b>"), "{md}");
+        let h = ai_html(&e, by);
+        assert!(
+            h.contains("&lt;b&gt;an error&lt;/b&gt;") && h.contains("Return Err.<br>"),
+            "{h}"
+        );
+        let unpriced = CallUsage {
+            cost_usd: None,
+            ..usage
+        };
+        let t = ai_terminal(
+            &e,
+            AiByline {
+                usage: &unpriced,
+                ..by
+            },
+            false,
+        );
+        assert!(t.contains("cost unknown (no price configured)"), "{t}");
     }
 
     #[test]

@@ -494,6 +494,8 @@ const SIGNALS: &[Signal] = &[
     sig(r"^\S+ > \S+.* FAILED$", 9.0, Some(C::Test), Some("gradle")),
     sig(r"^\s*Failed \S+ \[", 8.0, Some(C::Test), Some("dotnet")),
     sig(r"^rspec \./\S+:\d+", 8.0, Some(C::Test), Some("rspec")),
+    // TAP (Test Anything Protocol): bats, prove, tape, node-tap.
+    sig(r"^not ok \d+\b", 9.0, Some(C::Test), Some("tap")),
     sig(
         r"AssertionError|AssertionFailedError|assert(?:ion)? failed|assertion `left == right` failed|\bExpected\b.*\b(?:but|Received|got)\b|^\s*Expected:|^\s*Received:",
         7.0,
@@ -707,6 +709,7 @@ const TOOLS: &[(&str, &str)] = &[
     (r"\bpnpm (?:install|run|test|i)\b|ERR_PNPM", "pnpm"),
     (r"\bjest\b|^Tests:\s+\d+", "jest"),
     (r"\bvitest\b", "vitest"),
+    (r"^TAP version \d+|^\s*(?:not )?ok \d+ - ", "tap"),
     (r"=+ test session starts =+|\bpytest\b", "pytest"),
     (
         r"^\s*(?:ok|FAIL|---)\s+\S+\s+[\d.]+s$|\bgo (?:test|build|vet|mod)\b",
@@ -750,6 +753,7 @@ const TOOLS: &[(&str, &str)] = &[
 /// without any of them cannot score, so the signal set is not run on it. A test
 /// checks on the fixtures that the gate never hides a signal.
 const TRIGGERS: &[&str] = &[
+    "not ok",
     "err",
     "fail",
     "fatal",
@@ -955,6 +959,7 @@ const TOOL_TRIGGERS: &[&str] = &[
     "test session",
     "pytest",
     "ok ",
+    "tap version",
     "fail",
     "---",
     "go ",
@@ -1066,6 +1071,7 @@ fn tables() -> &'static Tables {
             r"^([\w.$]+ > \w+.*) FAILED$",
             r"^\s*Failed (\S+) \[",
             r"^rspec (\./\S+:\d+)",
+            r"^not ok \d+ (?:- )?(.+?)(?:\s+# .*)?$",
         ]
         .into_iter()
         .map(|p| Regex::new(p).expect("valid test regex"))
@@ -1752,6 +1758,25 @@ mod tests {
         assert!(a.tests.contains(&"a::bad".to_string()), "{:?}", a.tests);
         assert!(a.tests.contains(&"TestThing".to_string()));
         assert!(a.tests.contains(&"tests/test_x.py::test_y".to_string()));
+    }
+
+    /// TAP, as bats, prove and tape print it: the failing tests are named and the
+    /// tool is recognised.
+    #[test]
+    fn tap_failures_are_test_failures() {
+        let text = "TAP version 13\n1..3\nok 1 - add sums\nnot ok 2 - add handles negative numbers\n  ---\n  message: expected -1, got 3\n  at: test.sh:25\n  ...\nok 3 - mul # SKIP slow\nnot ok 4 - mul keeps the sign # TODO sign\n# tests 3, pass 1, fail 2\n";
+        let a = run(text);
+        assert_eq!(a.category, Category::Test);
+        assert_eq!(a.tool.as_deref(), Some("tap"));
+        assert_eq!(
+            a.tests,
+            ["add handles negative numbers", "mul keeps the sign"]
+        );
+        assert!(
+            a.key_lines.iter().any(|k| k.text.contains("not ok 2")),
+            "{:?}",
+            a.key_lines
+        );
     }
 
     #[test]

@@ -206,8 +206,13 @@ pub enum TimeoutOutcome {
 pub struct ApprovalRequest {
     /// What the approver is asked.
     pub message: String,
-    /// Who may answer; empty means anyone who can reach the store.
+    /// Who may answer (user ids or e-mails); when both this and `groups` are empty,
+    /// anyone who can reach the store may.
     pub approvers: Vec<String>,
+    /// Groups whose members may answer. Membership is only known to integrations that
+    /// verify it (chat); an answer from the CLI never claims a group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
     /// Typed inputs the approver may give.
     pub inputs: BTreeMap<String, ApprovalInput>,
     /// When silence resolves the request.

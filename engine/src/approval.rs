@@ -43,12 +43,24 @@ pub struct Answer {
     pub step_key: Option<String>,
     /// Who answers (a user id or e-mail, matched against the step's `approvers`).
     pub who: String,
+    /// Groups the answering identity is verified to belong to, matched against the
+    /// step's `groups`. Only an integration that authenticates the person and resolves
+    /// membership may fill this in; the CLI leaves it empty.
+    pub groups: Vec<String>,
     /// Approve (true) or reject.
     pub approve: bool,
     /// Inputs as `name → raw text`, typed by the request.
     pub inputs: Vec<(String, String)>,
     /// Why.
     pub comment: Option<String>,
+}
+
+/// Whether `answer` comes from someone the request names. A request that names nobody
+/// is open to anyone who can reach the store.
+fn may_answer(req: &crate::action::ApprovalRequest, answer: &Answer) -> bool {
+    (req.approvers.is_empty() && req.groups.is_empty())
+        || req.approvers.iter().any(|a| a == &answer.who)
+        || req.groups.iter().any(|g| answer.groups.contains(g))
 }
 
 /// Record a decision on a pending approval after checking who may and what was given.
@@ -98,11 +110,13 @@ pub async fn decide(store: &Store, answer: &Answer) -> Result<ApprovalRecord, Ap
         },
     };
     let req = &record.request;
-    if !req.approvers.is_empty() && !req.approvers.iter().any(|a| a == &answer.who) {
+    if !may_answer(req, answer) {
+        let mut named: Vec<String> = req.approvers.clone();
+        named.extend(req.groups.iter().map(|g| format!("members of group `{g}`")));
         return Err(ApprovalError::NotAllowed {
             who: answer.who.clone(),
             step: record.step_key.clone(),
-            approvers: req.approvers.join(", "),
+            approvers: named.join(", "),
         });
     }
     let mut inputs = serde_json::Map::new();
@@ -159,4 +173,48 @@ pub async fn decide(store: &Store, answer: &Answer) -> Result<ApprovalRecord, Ap
         .into_iter()
         .find(|a| a.step_key == record.step_key)
         .ok_or_else(|| ApprovalError::Ambiguous("the approval disappeared".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::{ApprovalRequest, TimeoutOutcome};
+
+    fn request(approvers: &[&str], groups: &[&str]) -> ApprovalRequest {
+        ApprovalRequest {
+            message: "ok?".into(),
+            approvers: approvers.iter().map(|s| s.to_string()).collect(),
+            groups: groups.iter().map(|s| s.to_string()).collect(),
+            inputs: Default::default(),
+            deadline: None,
+            on_timeout: TimeoutOutcome::Fail,
+        }
+    }
+
+    fn answer(who: &str, groups: &[&str]) -> Answer {
+        Answer {
+            run_id: "r".into(),
+            step_key: None,
+            who: who.into(),
+            groups: groups.iter().map(|s| s.to_string()).collect(),
+            approve: true,
+            inputs: Vec::new(),
+            comment: None,
+        }
+    }
+
+    #[test]
+    fn only_named_people_or_verified_group_members_may_answer() {
+        let open = request(&[], &[]);
+        assert!(may_answer(&open, &answer("anyone", &[])));
+        let named = request(&["alice"], &["on-call"]);
+        assert!(may_answer(&named, &answer("alice", &[])));
+        assert!(may_answer(&named, &answer("carol", &["on-call"])));
+        assert!(!may_answer(&named, &answer("carol", &["sre"])));
+        // A request naming only a group is not open to everyone: the CLI, which claims
+        // no group, cannot answer it.
+        let group_only = request(&[], &["on-call"]);
+        assert!(!may_answer(&group_only, &answer("on-call", &[])));
+        assert!(!may_answer(&group_only, &answer("mallory", &[])));
+    }
 }

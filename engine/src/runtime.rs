@@ -853,12 +853,11 @@ impl<'a> Drive<'a> {
                 Some(i) => {
                     // Items are ready once their parent expanded; a retry delay or
                     // wait keeps them out.
-                    if inst.rec.status == StepStatus::Waiting {
-                        if inst.rec.wait.is_some()
-                            || inst.rec.wake_at.is_some_and(|t| t > Utc::now())
-                        {
-                            continue;
-                        }
+                    if inst.rec.status == StepStatus::Waiting
+                        && (inst.rec.wait.is_some()
+                            || inst.rec.wake_at.is_some_and(|t| t > Utc::now()))
+                    {
+                        continue;
                     }
                     ready.push((idx, i, inst.rec.step_key.clone()));
                 }

@@ -131,6 +131,97 @@ async fn run_lifecycle_on_every_backend() {
 }
 
 #[tokio::test]
+async fn sightings_are_counted_atomically_on_every_backend() {
+    for (backend, store, _guard) in common::stores().await {
+        let t0 = Utc::now();
+        assert_eq!(store.sighting("fp").await.unwrap(), None, "{backend}");
+        // Eight workers see the same failure at once: every sighting counts once.
+        let seen = futures_join_all(&store, t0).await;
+        let mut counts: Vec<i64> = seen.iter().map(|s| s.count).collect();
+        counts.sort_unstable();
+        assert_eq!(counts, (1..=8).collect::<Vec<i64>>(), "{backend}");
+        let later = t0 + chrono::TimeDelta::minutes(5);
+        let s = store.record_sighting("fp", None, later).await.unwrap();
+        assert_eq!(s.count, 9, "{backend}");
+        assert_eq!(
+            s.first_seen.timestamp_millis(),
+            t0.timestamp_millis(),
+            "{backend}"
+        );
+        assert_eq!(
+            s.last_seen.timestamp_millis(),
+            later.timestamp_millis(),
+            "{backend}"
+        );
+        assert_eq!(store.sighting("fp").await.unwrap(), Some(s), "{backend}");
+    }
+}
+
+async fn futures_join_all(store: &Store, at: chrono::DateTime<Utc>) -> Vec<Sighting> {
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.record_sighting("fp", Some("test"), at).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap().unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_pull_request_is_resolved_once_on_every_backend() {
+    for (backend, store, _guard) in common::stores().await {
+        let now = Utc::now();
+        let mut pull = PullRecord {
+            api_url: "https://api.github.com".into(),
+            repository: "acme/api".into(),
+            number: 7,
+            url: "https://github.com/acme/api/pull/7".into(),
+            branch: "medic/fix-0123456789ab".into(),
+            fingerprint: Some("fp".into()),
+            fix_hash: Some("h1".into()),
+            decision_id: Some("d1".into()),
+            run_id: Some("r1".into()),
+            state: PullState::Open,
+            opened_at: now,
+            updated_at: now,
+            resolved_at: None,
+        };
+        store.upsert_pull(&pull).await.unwrap();
+        // A second run updates the same pull request rather than adding one.
+        pull.fix_hash = Some("h2".into());
+        store.upsert_pull(&pull).await.unwrap();
+        let open = store.pulls(Some(PullState::Open)).await.unwrap();
+        assert_eq!(open.len(), 1, "{backend}");
+        assert_eq!(open[0].fix_hash.as_deref(), Some("h2"), "{backend}");
+        assert!(
+            store
+                .resolve_pull("acme/api", 7, PullState::Merged, now)
+                .await
+                .unwrap(),
+            "{backend}"
+        );
+        assert!(
+            !store
+                .resolve_pull("acme/api", 7, PullState::Closed, now)
+                .await
+                .unwrap(),
+            "{backend}"
+        );
+        assert!(
+            store.pulls(Some(PullState::Open)).await.unwrap().is_empty(),
+            "{backend}"
+        );
+        let all = store.pulls(None).await.unwrap();
+        assert_eq!(all[0].state, PullState::Merged, "{backend}");
+        assert!(all[0].resolved_at.is_some(), "{backend}");
+    }
+}
+
+#[tokio::test]
 async fn leases_exclude_a_second_driver() {
     for (backend, store, _guard) in common::stores().await {
         let id = uuid::Uuid::now_v7().to_string();
@@ -170,6 +261,7 @@ async fn an_approval_is_decided_exactly_once() {
         let req = ApprovalRequest {
             message: "ok?".into(),
             approvers: vec!["alice".into()],
+            groups: Vec::new(),
             inputs: Default::default(),
             deadline: None,
             on_timeout: TimeoutOutcome::Fail,

@@ -119,7 +119,9 @@ pub fn rule_context(
     scoring: &Scoring,
     handling: bool,
     now: DateTime<Utc>,
+    timezone: chrono_tz::Tz,
 ) -> Value {
+    let local = now.with_timezone(&timezone);
     let a = &input.analysis;
     let signals: serde_json::Map<String, Value> = scoring
         .factors
@@ -162,11 +164,12 @@ pub fn rule_context(
         "review": review,
         "handling": handling,
         "now": {
-            "hour": now.hour(),
-            "minute": now.minute(),
-            "weekday": now.weekday().to_string().to_lowercase(),
-            "date": now.format("%Y-%m-%d").to_string(),
-            "time": now.format("%H:%M").to_string(),
+            "hour": local.hour(),
+            "minute": local.minute(),
+            "weekday": local.weekday().to_string().to_lowercase(),
+            "date": local.format("%Y-%m-%d").to_string(),
+            "time": local.format("%H:%M").to_string(),
+            "timezone": timezone.name(),
         },
     })
 }
@@ -210,7 +213,13 @@ impl<'a> Decider<'a> {
             }
             None => None,
         };
-        let ctx = rule_context(input, &scoring, handling.is_some(), now);
+        let ctx = rule_context(
+            input,
+            &scoring,
+            handling.is_some(),
+            now,
+            self.policy.timezone,
+        );
         let (rules, matched) = self.try_rules(&ctx);
         let (rule, proposed, reason) = match matched {
             Some(rule) => (Some(rule.name.clone()), rule.outcome, rule.reason.clone()),

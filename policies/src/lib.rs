@@ -24,5 +24,5 @@ pub use decide::{DecideError, Decider, Decision, GuardTrace, RuleTrace};
 pub use input::{Analysis, Change, DecisionInput, Level, Review};
 pub use ledger::{Ledger, MemoryLedger};
 pub use outcome::Outcome;
-pub use policy::{Policy, load_file, load_str};
+pub use policy::{Approvers, Policy, load_file, load_str};
 pub use score::{Factor, History};

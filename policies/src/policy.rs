@@ -74,7 +74,10 @@ pub const RULE_NAMES: &[(&str, &[&str])] = &[
     ),
     ("review", &["passed", "score"]),
     ("handling", &[]),
-    ("now", &["hour", "minute", "weekday", "date", "time"]),
+    (
+        "now",
+        &["hour", "minute", "weekday", "date", "time", "timezone"],
+    ),
 ];
 
 /// A checked policy.
@@ -96,6 +99,8 @@ pub struct Policy {
     pub approvers: Approvers,
     /// How long an unresolved decision counts as handling its fingerprint.
     pub handling_window: TimeDelta,
+    /// The time zone of `now` in rules (guards' windows carry their own).
+    pub timezone: chrono_tz::Tz,
 }
 
 /// Weights of the four signals.
@@ -298,6 +303,7 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn run(&mut self, root: &Node) {
         self.duration(root.get("handling_window"), "handling_window");
+        self.timezone(root.get("timezone"), "timezone");
         if let Some((key, weights)) = root.entry("weights") {
             let given = |name: &str, default: f64| match weights.get(name).map(|n| &n.value) {
                 Some(NodeValue::Int(i)) => *i as f64,
@@ -428,7 +434,11 @@ impl Checker<'_> {
                 );
             }
         }
-        if let Some(tz) = node.get("timezone")
+        self.timezone(node.get("timezone"), &format!("{path}.timezone"));
+    }
+
+    fn timezone(&mut self, node: Option<&Node>, path: &str) {
+        if let Some(tz) = node
             && let Some(text) = tz.as_str()
             && chrono_tz::Tz::from_str(text).is_err()
         {
@@ -439,7 +449,7 @@ impl Checker<'_> {
             self.diags.push(
                 Diagnostic::error("invalid-timezone", format!("unknown time zone `{text}`"))
                     .at(tz.span)
-                    .path(format!("{path}.timezone"))
+                    .path(path)
                     .label("not an IANA time zone")
                     .help(help),
             );
@@ -635,6 +645,11 @@ fn build(root: &Node) -> Result<Policy, Diagnostic> {
             emails: a.emails,
             groups: a.groups,
         },
+        timezone: match raw.timezone.as_deref() {
+            Some(name) => chrono_tz::Tz::from_str(name)
+                .map_err(|e| fail(format!("unknown time zone `{name}`: {e}")))?,
+            None => chrono_tz::Tz::UTC,
+        },
         handling_window: match raw.handling_window {
             Some(text) => to_delta(&text).map_err(fail)?,
             None => DEFAULT_HANDLING_WINDOW,
@@ -717,6 +732,17 @@ mod tests {
             assert!(codes.contains(&code), "{code} missing from {e:?}");
         }
         assert!(e.iter().any(|(_, p, _)| p == "rules[0].outcome"), "{e:?}");
+    }
+
+    #[test]
+    fn the_rules_time_zone_is_checked_with_a_suggestion() {
+        let e = errors("timezone: Europe/Pariss\nrules: []\n");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(
+            (e[0].0.as_str(), e[0].1.as_str()),
+            ("invalid-timezone", "timezone")
+        );
+        assert!(e[0].2.contains("Europe/Paris"), "{e:?}");
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub struct RawPolicy {
     /// (readable as `handling` in rules). Default `24h`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handling_window: Option<String>,
+    /// The IANA time zone in which rules read `now` (hour, weekday…), e.g.
+    /// `Europe/Paris`. Default `UTC`. Guards' windows name their own zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
 /// Weights of the four confidence signals, each between 0 and 1.

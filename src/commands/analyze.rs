@@ -11,12 +11,16 @@ use std::time::Duration;
 use medic_analyze::cache::{Cache, CacheConfig, cache_key, hash_bytes, hash_file};
 use medic_analyze::fetch::FetchError;
 use medic_analyze::http::{HttpOptions, fetch_url};
+use medic_analyze::provider::{
+    CallUsage, Explanation, Provider, ProviderConfig, ProviderKind, explain,
+};
 use medic_analyze::read::{ReadError, Source};
 use medic_analyze::report;
 use medic_analyze::sanitize::{MaskMode, RuleSet, SanitizeReport, Sanitizer};
-use medic_analyze::triage::{self, Analysis, Baseline, Options};
+use medic_analyze::triage::{self, Analysis, Baseline, Options, Seen};
 
-use crate::cli::{AnalyzeArgs, Output, ReportFormat};
+use super::open_store;
+use crate::cli::{AiProvider, AnalyzeArgs, Output, ReportFormat};
 use crate::{CmdResult, Failure, Globals};
 
 /// medic-analyze's sanitizer as the engine's [`Redactor`]: secrets only, with e-mail
@@ -75,6 +79,8 @@ pub async fn analyze(args: AnalyzeArgs, g: &Globals) -> CmdResult {
     if args.max_lines == 0 {
         return Err(Failure::usage("--max-lines must be at least 1"));
     }
+    // Checked before any work, so a missing key is reported at once (exit 2).
+    let provider = ai_provider(&args)?;
     let options = Options {
         max_key_lines: args.max_lines,
         ..Options::default()
@@ -140,14 +146,13 @@ pub async fn analyze(args: AnalyzeArgs, g: &Globals) -> CmdResult {
     } else if args.input == "-" {
         // Standard input cannot be hashed before it is read; it is analysed in one
         // streaming pass and only its fingerprint is counted.
-        let mut analysis = triage::analyze_source(
+        let analysis = triage::analyze_source(
             &Source::Stdin,
             &mut Sanitizer::default(),
             ctx.baseline,
             &options,
         )
         .map_err(read_failure)?;
-        ctx.remember(&mut analysis);
         analyses.push((None, analysis));
     } else {
         let path = Path::new(&args.input);
@@ -164,42 +169,180 @@ pub async fn analyze(args: AnalyzeArgs, g: &Globals) -> CmdResult {
         analyses.push((None, analysis));
     }
 
+    if !args.no_cache {
+        count_sightings(&mut analyses, g).await;
+    }
     for (_, a) in &analyses {
         for w in &a.warnings {
             eprintln!("warning: {w}");
         }
     }
+    // The AI is an enrichment: when it fails, the report is still printed, without
+    // the explanation, and the failure is a warning.
+    let mut explained: Vec<Option<AiOutcome>> = Vec::new();
+    for (_, a) in &analyses {
+        explained.push(match &provider {
+            Some(p) => Some(AiOutcome::of(p, explain(p, a).await)),
+            None => None,
+        });
+    }
+    if let Some(p) = &provider {
+        let u = p.usage();
+        eprintln!(
+            "AI: {} calls to {} {}, {} input + {} output tokens{}",
+            u.calls,
+            p.kind().as_str(),
+            p.model(),
+            u.input_tokens,
+            u.output_tokens,
+            u.cost_usd.map(|c| format!(", ${c:.6}")).unwrap_or_default()
+        );
+    }
     let mut out = String::new();
     if format == ReportFormat::Json {
         // One log: the analysis itself (docs/analyze.md). Several jobs: one entry each.
-        if let [(_, a)] = analyses.as_slice() {
-            out = report::json(a);
+        // With an AI provider, an `ai` field is added next to the analysis's.
+        if let ([(_, a)], [ai]) = (analyses.as_slice(), explained.as_slice()) {
+            let mut v = serde_json::to_value(a).unwrap_or_default();
+            if let (Some(ai), Some(map)) = (ai, v.as_object_mut()) {
+                map.insert("ai".into(), ai.json());
+            }
+            out = serde_json::to_string_pretty(&v).unwrap_or_default();
         } else {
             let items: Vec<serde_json::Value> = analyses
                 .iter()
-                .map(|(name, a)| serde_json::json!({"job": name, "analysis": a}))
+                .zip(&explained)
+                .map(|((name, a), ai)| {
+                    let mut item = serde_json::json!({"job": name, "analysis": a});
+                    if let Some(ai) = ai {
+                        item["ai"] = ai.json();
+                    }
+                    item
+                })
                 .collect();
             out = serde_json::to_string_pretty(&items).unwrap_or_default();
         }
         out.push('\n');
     } else {
         let many = analyses.len() > 1;
-        for (name, a) in &analyses {
+        for ((name, a), ai) in analyses.iter().zip(&explained) {
             if let (true, Some(name)) = (many, name) {
                 out.push_str(&match format {
                     ReportFormat::Markdown => format!("# {name}\n\n"),
                     _ => format!("== {name} ==\n"),
                 });
             }
-            out.push_str(&match format {
-                ReportFormat::Terminal => report::terminal(a, g.stdout_color),
-                ReportFormat::Markdown => report::markdown(a),
-                _ => report::html(a),
-            });
+            let section = ai.as_ref().and_then(|ai| ai.render(format, g.stdout_color));
+            match format {
+                ReportFormat::Terminal => out.push_str(&report::terminal(a, g.stdout_color)),
+                ReportFormat::Markdown => out.push_str(&report::markdown(a)),
+                _ => {
+                    let page = report::html(a);
+                    match (&section, page.strip_suffix("</body></html>\n")) {
+                        (Some(section), Some(head)) => {
+                            out.push_str(head);
+                            out.push_str(section);
+                            out.push_str("</body></html>\n");
+                        }
+                        _ => out.push_str(&page),
+                    }
+                    continue;
+                }
+            }
+            if let Some(section) = section {
+                out.push_str(&section);
+            }
         }
     }
     write_stdout(out.as_bytes())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The provider of `--explain-with FILE` or `--ai … --ai-model …`, if any. A bad file,
+/// a bad setting or a missing key is a usage error.
+fn ai_provider(args: &AnalyzeArgs) -> Result<Option<Provider>, Failure> {
+    let config = if let Some(path) = &args.explain_with {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+        // JSON is YAML, so one parser reads both.
+        let tree = medic_engine::yaml::parse(&text)
+            .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+        serde_json::from_value::<ProviderConfig>(tree.to_json()).map_err(|e| {
+            Failure::usage(format!(
+                "{}: {e} (expected the fields of a provider: kind, model, base_url, \
+                 api_key_env, api_key_header, timeout, max_retries, max_output_tokens, \
+                 budget, price)",
+                path.display()
+            ))
+        })?
+    } else if let (Some(kind), Some(model)) = (args.ai, &args.ai_model) {
+        let kind = match kind {
+            AiProvider::Openai => ProviderKind::OpenAi,
+            AiProvider::Anthropic => ProviderKind::Anthropic,
+            AiProvider::Gemini => ProviderKind::Gemini,
+        };
+        let mut c = ProviderConfig::new(kind, model.clone());
+        c.base_url = args.ai_base_url.clone();
+        c.api_key_env = args.ai_key_env.clone();
+        c
+    } else {
+        return Ok(None);
+    };
+    Provider::new(config, &|k| std::env::var(k).ok())
+        .map(Some)
+        .map_err(|e| Failure::usage(e.to_string()))
+}
+
+/// One analysis's AI explanation, or why there is none.
+struct AiOutcome {
+    provider: &'static str,
+    model: String,
+    result: Result<(Explanation, CallUsage), String>,
+}
+
+impl AiOutcome {
+    fn of(
+        p: &Provider,
+        result: Result<(Explanation, CallUsage), medic_analyze::provider::ProviderError>,
+    ) -> AiOutcome {
+        let result = result.map_err(|e| {
+            eprintln!("warning: no AI explanation: {e}");
+            e.to_string()
+        });
+        AiOutcome {
+            provider: p.kind().as_str(),
+            model: p.model().to_string(),
+            result,
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let (explanation, usage, error) = match &self.result {
+            Ok((e, u)) => (Some(e), Some(u), None),
+            Err(m) => (None, None, Some(m)),
+        };
+        serde_json::json!({
+            "provider": self.provider,
+            "model": self.model,
+            "explanation": explanation,
+            "usage": usage,
+            "error": error,
+        })
+    }
+
+    fn render(&self, format: ReportFormat, color: bool) -> Option<String> {
+        let (e, usage) = self.result.as_ref().ok()?;
+        let by = report::AiByline {
+            provider: self.provider,
+            model: &self.model,
+            usage,
+        };
+        Some(match format {
+            ReportFormat::Terminal => report::ai_terminal(e, by, color),
+            ReportFormat::Markdown => report::ai_markdown(e, by),
+            _ => report::ai_html(e, by),
+        })
+    }
 }
 
 /// Shared settings of one `medic analyze`.
@@ -220,7 +363,7 @@ impl Run<'_> {
     ) -> Result<Analysis, Failure> {
         let key = cache_key(log_hash, self.options, self.baseline_hash);
         let cached = self.cache.and_then(|c| c.get(&key));
-        let mut analysis = match cached {
+        let analysis = match cached {
             Some(a) => a,
             None => {
                 let a = compute().map_err(read_failure)?;
@@ -232,15 +375,34 @@ impl Run<'_> {
                 a
             }
         };
-        self.remember(&mut analysis);
         Ok(analysis)
     }
+}
 
-    fn remember(&self, analysis: &mut Analysis) {
-        if let Some(cache) = self.cache
-            && let Err(e) = cache.remember(analysis)
+/// Count one sighting of each analysis' fingerprint in the store, where every run and
+/// every worker sharing the database counts too, and fill in `seen`.
+async fn count_sightings(analyses: &mut [(Option<String>, Analysis)], g: &Globals) {
+    let store = match open_store(g).await {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("warning: fingerprints not counted: {}", e.message);
+            return;
+        }
+    };
+    for (_, analysis) in analyses {
+        let category = analysis.category.as_str();
+        match store
+            .record_sighting(&analysis.fingerprint, Some(category), chrono::Utc::now())
+            .await
         {
-            eprintln!("warning: cannot count the fingerprint: {e}");
+            Ok(s) => {
+                analysis.seen = Some(Seen {
+                    count: s.count.max(0) as u64,
+                    first_seen: s.first_seen.timestamp().max(0) as u64,
+                    last_seen: s.last_seen.timestamp().max(0) as u64,
+                });
+            }
+            Err(e) => eprintln!("warning: cannot count the fingerprint: {e}"),
         }
     }
 }

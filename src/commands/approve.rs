@@ -18,6 +18,8 @@ pub async fn decide(args: DecideArgs, approve: bool, g: &Globals) -> CmdResult {
         run_id: run_id.clone(),
         step_key: args.step,
         who: args.who.unwrap_or_else(whoami),
+        // The CLI cannot verify group membership, so it never claims one.
+        groups: Vec::new(),
         approve,
         inputs,
         comment: args.comment,

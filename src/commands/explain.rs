@@ -32,7 +32,7 @@ pub fn explain(name: Option<&str>, output: Output) -> CmdResult {
         return Ok(ExitCode::SUCCESS);
     };
     let Some(action) = registry.get(name) else {
-        let hint = medic_engine::diagnostic::suggest(name, &registry.names())
+        let hint = medic_engine::diagnostic::suggest(name, registry.names())
             .map(|s| format!(": did you mean `{s}`?"))
             .unwrap_or_else(|| format!("; actions are: {}", registry.names().join(", ")));
         return Err(Failure::usage(format!("unknown action `{name}`{hint}")));

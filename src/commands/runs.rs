@@ -56,8 +56,8 @@ pub async fn list(
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<36}  {:<24}  {:<10}  {:<20}  {}",
-        "ID", "WORKFLOW", "STATUS", "STARTED", "DURATION"
+        "{:<36}  {:<24}  {:<10}  {:<20}  DURATION",
+        "ID", "WORKFLOW", "STATUS", "STARTED"
     );
     for r in runs {
         println!(
@@ -100,8 +100,8 @@ pub async fn show(id: &str, output: Output, g: &Globals) -> CmdResult {
     println!("inputs    {}", run.inputs);
     println!();
     println!(
-        "{:<28}  {:<10}  {:>8}  {:>9}  {}",
-        "STEP", "STATUS", "ATTEMPTS", "DURATION", "DETAIL"
+        "{:<28}  {:<10}  {:>8}  {:>9}  DETAIL",
+        "STEP", "STATUS", "ATTEMPTS", "DURATION"
     );
     for s in &steps {
         let detail = s.error.clone().unwrap_or_default();

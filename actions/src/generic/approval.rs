@@ -30,6 +30,15 @@ pub struct ApprovalConfig {
     /// reach Medic.
     #[serde(default)]
     pub approvers: Vec<String>,
+    /// Groups whose members may answer; membership is verified by the integration the
+    /// answer comes through (chat), so the CLI cannot answer for a group.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// A policy file (relative to the folder the run started from) whose `approvers`
+    /// (users, e-mails, groups) are added to `approvers` and `groups`, so that who may
+    /// approve escalations is written once, in the policy.
+    #[serde(default)]
+    pub policy: Option<String>,
     /// Values the approver may or must fill in, by name; later steps read them as
     /// `steps.<id>.outputs.inputs.<name>`.
     #[serde(default)]
@@ -51,9 +60,26 @@ impl ApprovalConfig {
         if message.is_empty() {
             problems.push("`message` is empty: say what the approver decides".to_string());
         }
-        if self.approvers.iter().any(|a| a.trim().is_empty()) {
-            problems.push("`approvers` contains an empty name".to_string());
+        let mut approvers: Vec<String> = self
+            .approvers
+            .iter()
+            .map(|a| a.trim().to_string())
+            .collect();
+        let mut groups: Vec<String> = self.groups.iter().map(|g| g.trim().to_string()).collect();
+        if let Some(path) = &self.policy {
+            match policy_approvers(ctx, path) {
+                Ok(named) => {
+                    approvers.extend(named.users.into_iter().chain(named.emails));
+                    groups.extend(named.groups);
+                }
+                Err(problem) => problems.push(problem),
+            }
         }
+        if approvers.iter().chain(&groups).any(|a| a.is_empty()) {
+            problems.push("`approvers` or `groups` contains an empty name".to_string());
+        }
+        dedup(&mut approvers);
+        dedup(&mut groups);
         for (name, input) in &self.inputs {
             if name.trim().is_empty() {
                 problems.push("`inputs` has an input with an empty name".to_string());
@@ -102,16 +128,36 @@ impl ApprovalConfig {
         }
         Ok(ApprovalRequest {
             message: ctx.masker.mask(message).into_owned(),
-            approvers: self
-                .approvers
-                .iter()
-                .map(|a| a.trim().to_string())
-                .collect(),
+            approvers,
+            groups,
             inputs: self.inputs,
             deadline,
             on_timeout: self.on_timeout.unwrap_or(TimeoutOutcome::Fail),
         })
     }
+}
+
+/// Remove repeated names, keeping the first of each.
+fn dedup(names: &mut Vec<String>) {
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+}
+
+/// The approvers a policy file names, or why they could not be read.
+fn policy_approvers(ctx: &StepContext, path: &str) -> Result<medic_policies::Approvers, String> {
+    let file = ctx.base_dir.join(path);
+    medic_policies::load_file(&file)
+        .map(|policy| policy.approvers)
+        .map_err(|diags| match diags.first() {
+            Some(d) => format!(
+                "policy {}:{}:{}: {} (`medic validate` shows every problem)",
+                d.file.display(),
+                d.line,
+                d.col,
+                d.message
+            ),
+            None => format!("policy {} could not be read", file.display()),
+        })
 }
 
 #[async_trait]
@@ -229,6 +275,35 @@ mod tests {
         let deadline = request.deadline.unwrap();
         assert!(deadline >= before + TimeDelta::hours(4));
         assert!(deadline <= Utc::now() + TimeDelta::hours(4));
+    }
+
+    #[tokio::test]
+    async fn reads_who_may_approve_from_the_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("p.yaml"),
+            "rules: [{ name: all, when: 'true', outcome: escalate, reason: always ask }]\n\
+             approvers: { users: [U024BE7LH], emails: [alice@example.com], groups: [on-call] }\n",
+        )
+        .unwrap();
+        let ctx = test_context(&[], dir.path());
+        let config: ApprovalConfig = serde_json::from_value(json!({
+            "message": "fix?", "approvers": ["bob", "alice@example.com"], "policy": "p.yaml"
+        }))
+        .unwrap();
+        let StepOutcome::Suspend(Wait::Approval(request)) =
+            Approval.run(config, &ctx).await.unwrap()
+        else {
+            panic!("approval must suspend");
+        };
+        assert_eq!(request.approvers, ["bob", "alice@example.com", "U024BE7LH"]);
+        assert_eq!(request.groups, ["on-call"]);
+        // A missing or broken policy is a configuration error naming the file.
+        let config: ApprovalConfig =
+            serde_json::from_value(json!({"message": "fix?", "policy": "nope.yaml"})).unwrap();
+        let err = Approval.run(config, &ctx).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Config);
+        assert!(err.message.contains("nope.yaml"), "{}", err.message);
     }
 
     #[tokio::test]

@@ -64,7 +64,9 @@ macro_rules! on_pool {
 
 // After `on_pool!`, which it uses.
 mod decisions;
+mod tracking;
 pub use decisions::*;
+pub use tracking::*;
 
 /// All rows of one run from `$sql` (whose only parameter is the run id), mapped to records.
 macro_rules! rows_of_run {
@@ -104,30 +106,58 @@ pub enum Backend {
 }
 
 fn migrations(backend: Backend) -> Migrator {
-    let (init, decisions): (&'static str, &'static str) = match backend {
-        Backend::Sqlite => (
-            include_str!("../../migrations/sqlite/20261126000001_init.sql"),
-            include_str!("../../migrations/sqlite/20261126000002_decisions.sql"),
-        ),
-        Backend::Postgres => (
-            include_str!("../../migrations/postgres/20261126000001_init.sql"),
-            include_str!("../../migrations/postgres/20261126000002_decisions.sql"),
-        ),
+    // Each backend has its own set, in the same order with the same versions.
+    macro_rules! set {
+        ($dir:literal) => {
+            [
+                (
+                    20261126000001,
+                    "init",
+                    include_str!(concat!(
+                        "../../migrations/",
+                        $dir,
+                        "/20261126000001_init.sql"
+                    )),
+                ),
+                (
+                    20261126000002,
+                    "decisions",
+                    include_str!(concat!(
+                        "../../migrations/",
+                        $dir,
+                        "/20261126000002_decisions.sql"
+                    )),
+                ),
+                (
+                    20261126000003,
+                    "tracking",
+                    include_str!(concat!(
+                        "../../migrations/",
+                        $dir,
+                        "/20261126000003_tracking.sql"
+                    )),
+                ),
+            ]
+        };
+    }
+    let set = match backend {
+        Backend::Sqlite => set!("sqlite"),
+        Backend::Postgres => set!("postgres"),
     };
     use sqlx::SqlSafeStr;
-    let migration = |version: i64, name: &'static str, sql: &'static str| {
-        Migration::new(
-            version,
-            name.into(),
-            MigrationType::Simple,
-            sql.into_sql_str(),
-            false,
-        )
-    };
-    Migrator::with_migrations(vec![
-        migration(20261126000001, "init", init),
-        migration(20261126000002, "decisions", decisions),
-    ])
+    Migrator::with_migrations(
+        set.into_iter()
+            .map(|(version, name, sql): (i64, &'static str, &'static str)| {
+                Migration::new(
+                    version,
+                    name.into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
 }
 
 /// Milliseconds since the epoch.

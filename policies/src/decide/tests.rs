@@ -443,3 +443,18 @@ async fn every_decision_is_recorded_with_its_explanation() {
     assert_eq!(record["factors"][0]["weight"], 0.4);
     assert_eq!(record["rule"], d.rule.clone().unwrap());
 }
+
+/// Rules read `now` in the policy's time zone: 10:00 UTC is 11:00 in Paris in November.
+#[tokio::test]
+async fn rules_read_now_in_the_policys_time_zone() {
+    let rules = "rules:\n  - { name: late, when: 'now.hour == 11 and now.timezone == \"Europe/Paris\"', outcome: schedule, reason: after eleven in Paris }\n";
+    let clock = FixedClock::new(monday_morning());
+    let ledger = MemoryLedger::new();
+    let paris = policy(&format!("timezone: Europe/Paris\n{rules}"));
+    let d = decide(&paris, &ledger, &clock, &confident()).await;
+    assert_eq!(d.outcome, Outcome::Schedule);
+    // Without a zone, `now` is UTC (10:00): the rule does not match.
+    let utc = policy(rules);
+    let d = decide(&utc, &ledger, &clock, &confident()).await;
+    assert_eq!(d.outcome, Outcome::Escalate);
+}
