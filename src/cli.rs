@@ -167,6 +167,13 @@ pub enum Command {
         /// A log file, or `-` for standard input.
         input: String,
     },
+    /// The pull requests Medic opened, and learning from their fate.
+    #[command(subcommand)]
+    Pulls(PullsCommand),
+    /// The whole remediation loop on this machine, offline: a small project whose
+    /// tests broke, its remote, the failed job's log and a local stand-in of GitHub's
+    /// API; the fix is pushed to the remote and a pull request opened on the stand-in.
+    Demo(DemoArgs),
     /// Measure the engine on standard shapes (figures for the README and issues).
     Bench {
         /// Which shape: a (chain of 100), b (fan-out of 500), c (100 shell steps),
@@ -308,6 +315,43 @@ pub enum PolicyCommand {
     },
     /// Print the JSON Schema of policy files (for editors).
     Schema,
+}
+
+/// `medic pulls …`.
+#[derive(Debug, Subcommand)]
+pub enum PullsCommand {
+    /// Pull requests Medic opened, oldest first.
+    List {
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Check the open ones and record the outcome of each merged (success) or closed
+    /// (failure) one for the decision behind it.
+    Poll {
+        /// The environment variable holding the GitHub token.
+        #[arg(long, default_value = "GITHUB_TOKEN")]
+        token_env: String,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+/// `medic demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to create the demo's project, remote and store (must not exist, or be
+    /// empty).
+    #[arg(long, default_value = "medic-demo")]
+    pub dir: PathBuf,
+    /// Use a policy that escalates: the run waits for your approval (`medic approve`
+    /// from another terminal, in the demo folder) before opening the pull request.
+    #[arg(long)]
+    pub escalate: bool,
+    /// Show what would be done: nothing is pushed and no pull request is opened.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// How a decision turned out.

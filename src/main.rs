@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, ColorChoice, Command, PolicyCommand, RunsCommand};
+use crate::cli::{Cli, ColorChoice, Command, PolicyCommand, PullsCommand, RunsCommand};
 
 /// A command's failure: its message for stderr and its exit code.
 #[derive(Debug)]
@@ -154,6 +154,11 @@ async fn dispatch(command: Command, g: &Globals) -> CmdResult {
         Command::Analyze(args) => analyze::analyze(args, g).await,
         Command::Sanitize { input } => analyze::sanitize(&input),
         Command::Bench { shape } => bench::bench(&shape, g).await,
+        Command::Pulls(PullsCommand::List { output }) => pulls::list(output, g).await,
+        Command::Pulls(PullsCommand::Poll { token_env, output }) => {
+            pulls::poll(&token_env, output, g).await
+        }
+        Command::Demo(args) => demo::run(args, g).await,
         Command::Decide(args) => decide::decide(args, g).await,
         Command::Policy(PolicyCommand::Test {
             policy,

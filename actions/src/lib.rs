@@ -12,6 +12,7 @@ pub mod analyze;
 pub mod decide;
 pub mod generate_fix;
 pub mod generic;
+pub mod github;
 pub mod review;
 mod support;
 
@@ -27,9 +28,13 @@ pub fn registry() -> Registry {
         .register(generic::sleep::Sleep)
         .register(generic::approval::Approval)
         .register(decide::Decide)
+        .register(analyze::Analyze)
         .register(generate_fix::GenerateFix)
         .register(review::Review)
-        .register(analyze::Analyze);
+        .register(github::comment::Comment)
+        .register(github::rerun::RerunFailedJobs)
+        .register(github::outcomes::PollOutcomes)
+        .register(github::open_pr::OpenPr);
     registry
 }
 
@@ -47,6 +52,10 @@ mod tests {
                 "approval",
                 "decide",
                 "generate-fix",
+                "github.comment",
+                "github.open-pr",
+                "github.poll-outcomes",
+                "github.rerun-failed-jobs",
                 "http",
                 "log",
                 "review",
@@ -72,6 +81,15 @@ mod tests {
                 info.name
             );
         }
+    }
+
+    /// Dotted names (`github.comment`) are valid in `uses:`.
+    #[test]
+    fn dotted_action_names_pass_the_validator() {
+        let text = "name: w\nsecrets: [GITHUB_TOKEN]\nsteps:\n  c:\n    uses: github.comment\n    with: {repository: acme/api, number: 1, body: hi}\n  r:\n    uses: github.rerun-failed-jobs\n    with: {repository: acme/api, run_id: 5}\n";
+        let workflow =
+            medic_engine::validate::load_str(text, std::path::Path::new("w.yaml"), &registry());
+        assert!(workflow.is_ok(), "{:?}", workflow.err());
     }
 
     /// `medic explain` shows these descriptions; a field without `///` docs would show nothing.

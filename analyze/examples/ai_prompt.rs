@@ -33,7 +33,10 @@ fn main() {
         }
     };
     let request = explain_request(&analysis);
-    println!("=== system ===\n{}\n=== user ===\n{}", request.system, request.user);
+    println!(
+        "=== system ===\n{}\n=== user ===\n{}",
+        request.system, request.user
+    );
     let chars = request.system.chars().count() + request.user.chars().count();
     // About four characters per token for English and log text with BPE tokenizers.
     eprintln!(

@@ -118,13 +118,25 @@ async fn drive(
     output: Output,
     path: &Path,
 ) -> CmdResult {
-    let executor = Executor::new(store.clone(), medic_actions::registry());
     let opts = DriveOptions {
         dry_run,
         wait,
         base_dir: base_dir_of(path),
         ..super::drive_options()
     };
+    drive_with(store, workflow, run_id, opts, output).await
+}
+
+/// Drive a run with live progress until it ends or only waits remain (when not
+/// waiting), then report how it ended.
+pub async fn drive_with(
+    store: Store,
+    workflow: &Workflow,
+    run_id: &str,
+    opts: DriveOptions,
+    output: Output,
+) -> CmdResult {
+    let executor = Executor::new(store.clone(), medic_actions::registry());
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let (progress_tx, progress_rx) = mpsc::unbounded_channel();
     let display = tokio::spawn(Display::new(workflow).show(progress_rx));

@@ -3,7 +3,7 @@
 //! The key goes in `x-api-key`, with `anthropic-version: 2023-06-01`; the system
 //! prompt is a top-level field and the answer a list of content blocks, of which the
 //! `text` ones are read. Messages have no JSON switch, so a JSON answer rests on the
-//! prompt and on [`super::explain`]'s tolerant reading. Errors come as
+//! prompt and on [`super::explain()`]'s tolerant reading. Errors come as
 //! `{"type": "error", "error": {"type", "message"}}`; 529 `overloaded_error` is
 //! retried like a 5xx. Cache reads and writes are input tokens too, so they are
 //! counted as input.

@@ -1,6 +1,6 @@
 //! Tokens, cost and the budget of one run.
 //!
-//! One [`super::Provider`] serves one run, so its [`Budget`] is the run's: it is
+//! One [`super::Provider`] serves one run, so its budget is the run's: it is
 //! checked before every call (so a spent budget stops the next call, not the one
 //! in flight) and fed with each answer's usage. The call count is taken when a call
 //! starts, so concurrent calls cannot slip past `max_calls` together.

@@ -104,8 +104,10 @@ pub fn parse_explanation(text: &str) -> Result<Explanation, String> {
     let confidence = match object.get("confidence") {
         Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
         Some(other) => {
+            // The model's value, shortened: the reason is shown and sent back.
+            let shown: String = other.to_string().chars().take(40).collect();
             return Err(format!(
-                "`confidence` must be a number from 0 to 1, got {other}"
+                "`confidence` must be a number from 0 to 1, got {shown}"
             ));
         }
         None => return Err("`confidence` is missing".to_string()),
@@ -205,6 +207,11 @@ mod tests {
             reason(r#"{"root_cause": "x", "suggested_fix": "y"}"#),
             "`confidence` is missing"
         );
+        let long = format!(
+            r#"{{"root_cause": "x", "suggested_fix": "y", "confidence": "{}"}}"#,
+            "z".repeat(500)
+        );
+        assert!(reason(&long).len() < 100, "the reason stays short");
     }
 
     #[test]

@@ -109,9 +109,10 @@ pub struct ProviderConfig {
     /// The model, e.g. `gpt-4o-mini`, `claude-sonnet-4-5`, `gemini-2.5-flash`, or an
     /// Ollama tag; for Azure the deployment is part of `base_url`.
     pub model: String,
-    /// The API's address. Defaults: https://api.openai.com/v1,
-    /// https://api.anthropic.com, https://generativelanguage.googleapis.com. Ollama:
-    /// http://localhost:11434/v1. Azure: https://<resource>.openai.azure.com/openai/deployments/<deployment>?api-version=<version>.
+    /// The API's address. Defaults: `https://api.openai.com/v1`,
+    /// `https://api.anthropic.com`, `https://generativelanguage.googleapis.com`. Ollama:
+    /// `http://localhost:11434/v1`. Azure:
+    /// `https://<resource>.openai.azure.com/openai/deployments/<deployment>?api-version=<version>`.
     #[serde(default)]
     pub base_url: Option<String>,
     /// The environment variable holding the API key (default OPENAI_API_KEY,
