@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use medic_analyze::provider::{Provider, ProviderConfig};
 use medic_engine::action::{
     Action, ErrorKind, OutputDoc, Outputs, StepContext, StepError, StepOutcome,
 };
@@ -17,7 +18,7 @@ use medic_remediate::analysis::Failure;
 use medic_remediate::git::{self, Checkout, Oid};
 use medic_remediate::patch::Globs;
 use medic_remediate::recipe::{self, RecipeConfig};
-use medic_remediate::strategy::{self, Available, Kind, agent, revert};
+use medic_remediate::strategy::{self, Available, Kind, agent, llm_patch, revert};
 use medic_remediate::{Outcome, RerunRequest};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -60,8 +61,8 @@ pub struct GenerateFixConfig {
     pub base: Option<String>,
     /// `auto` (default), `revert`, `rerun`, `recipe`, `llm-patch` or `agent`. `auto`
     /// reads the analysis: flaky, infrastructure, network or timeout (without a recipe)
-    /// → rerun; dependency → recipe; test with a `good` commit → revert; else agent when
-    /// configured, else revert when `good` is given, else no fix.
+    /// → rerun; dependency → recipe; test with a `good` commit → revert; else llm-patch
+    /// when a `model` is configured, else agent when configured, else revert when `good` is given, else no fix.
     #[serde(default)]
     pub strategy: Kind,
     /// The analysed failure, usually `{{ steps.analyze.outputs }}`: category,
@@ -94,13 +95,18 @@ pub struct GenerateFixConfig {
     /// agent: the coding agent to run.
     #[serde(default)]
     pub agent: Option<AgentConfig>,
-    /// Globs a generated change may touch (agent), e.g. `["src/**", "tests/**"]`;
+    /// Globs a generated change may touch (llm-patch, agent), e.g. `["src/**", "tests/**"]`;
     /// default anywhere in the repository.
     #[serde(default)]
     pub allowed_paths: Vec<String>,
     /// The branch prefix (default `medic`): branches are `<prefix>/fix-<fingerprint>`.
     #[serde(default)]
     pub branch_prefix: Option<String>,
+    /// llm-patch: the AI provider asked for a patch (`{kind, model, base_url,
+    /// api_key_env, …}`, as the analyze action's `ai`). Its key comes from the step's or
+    /// Medic's environment.
+    #[serde(default)]
+    pub model: Option<ProviderConfig>,
 }
 
 #[async_trait]
@@ -133,7 +139,7 @@ impl Action for GenerateFix {
         OutputDoc {
             name: "strategy",
             kind: "string",
-            description: "The strategy used (`revert`, `rerun`, `recipe:quarantine`, `recipe:dependency`, `recipe:timeout`, `agent`).",
+            description: "The strategy used (`revert`, `rerun`, `recipe:quarantine`, `recipe:dependency`, `recipe:timeout`, `llm-patch`, `agent`).",
         },
         OutputDoc {
             name: "branch",
@@ -231,6 +237,11 @@ pub(crate) fn step_error(e: medic_remediate::Error) -> StepError {
 async fn generate(config: GenerateFixConfig, ctx: &StepContext) -> Result<Outputs, StepError> {
     let allowed = Globs::new(&config.allowed_paths)
         .map_err(|e| config_error(format!("`allowed_paths`: {e}")))?;
+    // Checked first: a missing key is the step's configuration, whatever the strategy.
+    let model = match config.model.clone() {
+        Some(model) => Some(provider(model, ctx, "model")?),
+        None => None,
+    };
     let repo_path: PathBuf = ctx.base_dir.join(&config.repo);
     let checkout = Checkout::open(&repo_path).map_err(|e| config_error(format!("`repo`: {e}")))?;
     let base_ref = config
@@ -264,7 +275,7 @@ async fn generate(config: GenerateFixConfig, ctx: &StepContext) -> Result<Output
     );
     let available = Available {
         range: good.is_some(),
-        model: false,
+        model: config.model.is_some(),
         agent: config.agent.is_some(),
         recipe: config.recipe.is_some(),
         rerun: config.run_url.is_some() || config.rerun.is_some(),
@@ -325,7 +336,9 @@ async fn generate(config: GenerateFixConfig, ctx: &StepContext) -> Result<Output
     let outcome = match kind {
         Kind::Revert => {
             let Some(good) = good else {
-                return Err(config_error("the revert strategy needs `good`, the last good commit"));
+                return Err(config_error(
+                    "the revert strategy needs `good`, the last good commit",
+                ));
             };
             let verify = match &config.bisect {
                 Some(command) => Some(revert::Verify {
@@ -334,14 +347,26 @@ async fn generate(config: GenerateFixConfig, ctx: &StepContext) -> Result<Output
                 }),
                 None => None,
             };
-            revert::run(&worktree, &config.analysis, &revert::Options { good, verify }).await
+            revert::run(
+                &worktree,
+                &config.analysis,
+                &revert::Options { good, verify },
+            )
+            .await
         }
         Kind::Recipe => {
-            recipe::run(&worktree, &config.analysis, &config.recipe.clone().unwrap_or_default()).await
+            recipe::run(
+                &worktree,
+                &config.analysis,
+                &config.recipe.clone().unwrap_or_default(),
+            )
+            .await
         }
         Kind::Agent => {
             let Some(agent) = &config.agent else {
-                return Err(config_error("the agent strategy needs `agent: {command: …}`"));
+                return Err(config_error(
+                    "the agent strategy needs `agent: {command: …}`",
+                ));
             };
             let options = agent::Options {
                 command: agent.command.clone(),
@@ -352,9 +377,16 @@ async fn generate(config: GenerateFixConfig, ctx: &StepContext) -> Result<Output
             agent::run(&worktree, &config.analysis, &options).await
         }
         Kind::LlmPatch => {
-            return Err(config_error(
-                "the llm-patch strategy needs a model, and this build of Medic has no `model` option yet",
-            ));
+            let Some(model) = &model else {
+                return Err(config_error(
+                    "the llm-patch strategy needs `model: {kind, model, …}`",
+                ));
+            };
+            let options = llm_patch::Options {
+                allowed,
+                attempts: 2,
+            };
+            llm_patch::run(&worktree, &config.analysis, model, &options).await
         }
         // `auto` is resolved and `rerun` answered before a worktree is made.
         Kind::Auto | Kind::Rerun => {
@@ -419,6 +451,18 @@ async fn generate(config: GenerateFixConfig, ctx: &StepContext) -> Result<Output
             outputs
         }
     })
+}
+
+/// The provider for a `model`-like field, reading its key from the step's environment
+/// first, then Medic's.
+pub(crate) fn provider(
+    config: ProviderConfig,
+    ctx: &StepContext,
+    field: &str,
+) -> Result<Provider, StepError> {
+    let env = ctx.env.clone();
+    let lookup = move |k: &str| env.get(k).cloned().or_else(|| std::env::var(k).ok());
+    Provider::new(config, &lookup).map_err(|e| config_error(format!("`{field}`: {e}")))
 }
 
 fn duration(field: &str, text: Option<&str>) -> Result<Duration, StepError> {
@@ -598,6 +642,74 @@ pub(crate) mod tests {
         );
     }
 
+    /// An OpenAI-compatible server answering once with `content` in the API reference
+    /// example (analyze/tests/fixtures/ai/openai-chat-completion.200.json).
+    fn openai_once(content: &str) -> String {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let mut answer: Value = serde_json::from_str(
+            &std::fs::read_to_string(format!(
+                "{}/../analyze/tests/fixtures/ai/openai-chat-completion.200.json",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        answer["choices"][0]["message"]["content"] = json!(content);
+        let answer = answer.to_string();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/v1", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = stream.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                )
+                .as_bytes(),
+            );
+        });
+        base
+    }
+
+    #[tokio::test]
+    async fn auto_asks_the_model_for_a_patch_when_one_is_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        broken_repo(dir.path());
+        let mut ctx = test_context(&[], dir.path());
+        ctx.env
+            .insert("FIX_AI_KEY".into(), "sk-step-key-0123456789".into());
+        let base = openai_once(
+            "```diff\n--- a/src/calc.rs\n+++ b/src/calc.rs\n@@ -1 +1 @@\n-pub fn add(a: i32, b: i32) -> i32 { a - b }\n+pub fn add(a: i32, b: i32) -> i32 { a + b }\n```",
+        );
+        let mut compile = analysis();
+        compile["category"] = json!("compile");
+        let out = outputs(
+            json!({"repo": "app", "analysis": compile, "allowed_paths": ["src/**"],
+                   "model": {"kind": "openai", "model": "gpt-4o-mini", "base_url": base,
+                             "api_key_env": "FIX_AI_KEY", "max_retries": 0}}),
+            &ctx,
+        )
+        .await;
+        assert_eq!(out["fixed"], true, "{out:?}");
+        assert_eq!(out["strategy"], "llm-patch");
+        assert_eq!(out["change"]["paths"], json!(["src/calc.rs"]));
+    }
+
     #[tokio::test]
     async fn a_dry_run_changes_nothing_and_bad_config_is_a_config_error() {
         let dir = tempfile::tempdir().unwrap();
@@ -629,7 +741,12 @@ pub(crate) mod tests {
             ),
             (
                 json!({"repo": "app", "analysis": analysis(), "strategy": "llm-patch"}),
-                "needs a model",
+                "needs `model",
+            ),
+            (
+                json!({"repo": "app", "analysis": analysis(),
+                       "model": {"kind": "openai", "model": "gpt-4o-mini", "api_key_env": "NO_SUCH_KEY_VAR_FOR_MEDIC"}}),
+                "NO_SUCH_KEY_VAR_FOR_MEDIC",
             ),
             (
                 json!({"repo": "app", "analysis": analysis(), "allowed_paths": ["a["]}),

@@ -84,6 +84,11 @@ pub struct ReviewConfig {
     /// Scan the added lines for secrets (default true).
     #[serde(default = "default_true")]
     pub secret_scan: bool,
+    /// An AI provider that reviews the diff too (`{kind, model, …}`, as the analyze
+    /// action's `ai`); it must answer `{"approve": …, "concerns": […]}`, and an answer
+    /// that is not that fails the review.
+    #[serde(default)]
+    pub model: Option<medic_analyze::provider::ProviderConfig>,
 }
 
 fn default_max_files() -> u64 {
@@ -107,7 +112,7 @@ impl Action for Review {
         secret-like files, lock files, your globs; the timeout recipe may touch CI \
         configuration, dependency recipes lock files); no secret on an added line (a finding \
         names the secret's type and place, never its value); the `verify` command passes in \
-        time. Outputs a score from 0 to 1 and every finding. A review that does not pass \
+        time; optionally an AI provider approves it. Outputs a score from 0 to 1 and every finding. A review that does not pass \
         still succeeds, with `passed: false`. Under `--dry-run` nothing runs.";
     const EXAMPLE: &'static str = r#"review:
   uses: review
@@ -134,7 +139,7 @@ impl Action for Review {
         OutputDoc {
             name: "findings",
             kind: "list",
-            description: "`{gate, severity, message, path?, line?}`; gates: size, protected, secrets, test.",
+            description: "`{gate, severity, message, path?, line?}`; gates: size, protected, secrets, test, model.",
         },
         OutputDoc {
             name: "test",
@@ -170,6 +175,10 @@ fn verdict(report: &review::Report) -> Outputs {
 }
 
 async fn review_step(config: ReviewConfig, ctx: &StepContext) -> Result<Outputs, StepError> {
+    let model = match config.model.clone() {
+        Some(model) => Some(crate::generate_fix::provider(model, ctx, "model")?),
+        None => None,
+    };
     let fix = config.fix.clone();
     if let Some(FixRef {
         fixed: Some(false),
@@ -251,7 +260,10 @@ async fn review_step(config: ReviewConfig, ctx: &StepContext) -> Result<Outputs,
         outputs.insert("files".into(), json!(change.files.len()));
         return Ok(outputs);
     }
-    let report = review::review(&worktree, &change, &options, None)
+    let model = model
+        .as_ref()
+        .map(|m| m as &dyn medic_remediate::model::Model);
+    let report = review::review(&worktree, &change, &options, model)
         .await
         .map_err(|e| match e {
             medic_remediate::Error::Invalid(m) => config_error(m),

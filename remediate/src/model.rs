@@ -5,6 +5,7 @@
 //! tests can script answers.
 
 use async_trait::async_trait;
+use medic_analyze::provider::{CompletionRequest, Provider};
 
 /// A language model.
 #[async_trait]
@@ -12,6 +13,39 @@ pub trait Model: Send + Sync {
     /// The model's answer to `user` under the instructions `system`. The error is a
     /// message for humans, free of secrets.
     async fn complete(&self, system: &str, user: &str) -> Result<String, String>;
+}
+
+/// Most tokens in an answer: a diff of a few files needs more than an explanation.
+pub const MAX_ANSWER_TOKENS: u32 = 4096;
+
+/// The configured AI provider (OpenAI-compatible, Anthropic, Gemini), with its retries
+/// and budget. Its errors name the provider and the HTTP status, never the key.
+#[async_trait]
+impl Model for Provider {
+    async fn complete(&self, system: &str, user: &str) -> Result<String, String> {
+        let request = CompletionRequest {
+            system: system.to_string(),
+            user: user.to_string(),
+            max_tokens: Some(MAX_ANSWER_TOKENS.max(self.max_output_tokens())),
+            // Answers are a fenced diff or a JSON verdict inside prose; both are parsed
+            // out of free text, so no provider-specific JSON mode is asked for.
+            json: false,
+        };
+        let completion = Provider::complete(self, &request)
+            .await
+            .map_err(|e| e.to_string())?;
+        if matches!(
+            completion.stop_reason.as_deref(),
+            Some("length" | "max_tokens" | "MAX_TOKENS")
+        ) {
+            return Err(format!(
+                "the answer of {} was cut off at {} tokens",
+                completion.model,
+                MAX_ANSWER_TOKENS.max(self.max_output_tokens())
+            ));
+        }
+        Ok(completion.text)
+    }
 }
 
 /// A model that answers from a script, in order (for tests and `--dry-run` demos);
@@ -48,5 +82,148 @@ impl Model for Scripted {
             .ok()
             .and_then(|mut a| a.pop_front())
             .ok_or_else(|| "the scripted model has no more answers".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! llm-patch and the model review against a local server speaking OpenAI's chat
+    //! completions, answering with the API reference example of medic-analyze's fixtures
+    //! (analyze/tests/fixtures/ai/openai-chat-completion.200.json) with our content.
+
+    use super::*;
+    use crate::git::testing::TestRepo;
+    use crate::patch::Globs;
+    use crate::strategy::llm_patch;
+    use crate::{Outcome, review};
+    use medic_analyze::provider::{ProviderConfig, ProviderKind};
+    use serde_json::{Value, json};
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+
+    const KEY: &str = "sk-canary-remediate-0123456789abcdef";
+
+    /// Answers each connection with the next of `contents` as an OpenAI chat
+    /// completion; returns the base URL and the requests (headers and body) received.
+    fn openai(contents: Vec<String>) -> (String, std::sync::mpsc::Receiver<String>) {
+        let fixture = std::fs::read_to_string(format!(
+            "{}/../analyze/tests/fixtures/ai/openai-chat-completion.200.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/v1", listener.local_addr().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for (stream, content) in listener.incoming().zip(contents) {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    head.push_str(&line);
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let _ = tx.send(format!("{head}\n{}", String::from_utf8_lossy(&body)));
+                let mut answer: Value = serde_json::from_str(&fixture).unwrap();
+                answer["choices"][0]["message"]["content"] = json!(content);
+                let answer = answer.to_string();
+                let _ = stream.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    )
+                    .as_bytes(),
+                );
+            }
+        });
+        (base, rx)
+    }
+
+    fn provider(base: &str) -> Provider {
+        let mut config = ProviderConfig::new(ProviderKind::OpenAi, "gpt-4o-mini");
+        config.base_url = Some(base.to_string());
+        config.api_key_env = Some("REMEDIATE_TEST_KEY".into());
+        config.max_retries = Some(0);
+        Provider::new(config, &|k: &str| {
+            (k == "REMEDIATE_TEST_KEY").then(|| KEY.to_string())
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn llm_patch_and_review_through_an_openai_compatible_server() {
+        let test = TestRepo::new(&[(
+            "src/lib.rs",
+            "pub fn last(v: &[u8]) -> u8 {\n    v[v.len()]\n}\n",
+        )]);
+        let wt = test
+            .checkout()
+            .create_worktree("HEAD", "medic/fix-ai", None)
+            .unwrap();
+        let diff = "Off by one:\n```diff\n--- a/src/lib.rs\n+++ b/src/lib.rs\n@@ -1,3 +1,3 @@\n pub fn last(v: &[u8]) -> u8 {\n-    v[v.len()]\n+    v[v.len() - 1]\n }\n```\n";
+        let verdict = "{\"approve\": true, \"concerns\": [\"no test covers an empty slice\"]}";
+        let (base, requests) = openai(vec![diff.to_string(), verdict.to_string()]);
+        let model = provider(&base);
+        let failure = crate::analysis::Failure {
+            category: "test".into(),
+            fingerprint: "a1".into(),
+            summary: Some("index out of bounds: the len is 3 but the index is 3".into()),
+            locations: vec!["src/lib.rs:2:5".into()],
+            ..Default::default()
+        };
+        let options = llm_patch::Options {
+            allowed: Globs::new(&["src/**".to_string()]).unwrap(),
+            attempts: 1,
+        };
+        let outcome = llm_patch::run(&wt, &failure, &model, &options)
+            .await
+            .unwrap();
+        let Outcome::Fix(fix) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(fix.change.diff.contains("+    v[v.len() - 1]"));
+        let sent = requests.recv().unwrap();
+        assert!(sent.starts_with("POST /v1/chat/completions "), "{sent}");
+        assert!(
+            sent.to_ascii_lowercase()
+                .contains(&format!("authorization: bearer {KEY}"))
+        );
+        let body: Value = serde_json::from_str(sent.split_once("\n\n").unwrap().1).unwrap();
+        assert_eq!(body["model"], "gpt-4o-mini");
+        assert_eq!(body["messages"][0]["content"], llm_patch::SYSTEM);
+        assert!(
+            body["messages"][1]["content"]
+                .as_str()
+                .unwrap()
+                .contains("File src/lib.rs:")
+        );
+
+        let report = review::review(&wt, &fix.change, &review::Options::default(), Some(&model))
+            .await
+            .unwrap();
+        assert!(report.passed, "{:?}", report.findings);
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.gate == "model" && f.message == "no test covers an empty slice")
+        );
+        let sent = requests.recv().unwrap();
+        assert!(sent.contains("+    v[v.len() - 1]"));
+        // A server that is gone is a model error, without the key.
+        drop(requests);
+        let err = Model::complete(&provider("http://127.0.0.1:9/v1"), "s", "u")
+            .await
+            .unwrap_err();
+        assert!(!err.contains(KEY), "{err}");
     }
 }
