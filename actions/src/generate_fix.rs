@@ -102,6 +102,10 @@ pub struct GenerateFixConfig {
     /// The branch prefix (default `medic`): branches are `<prefix>/fix-<fingerprint>`.
     #[serde(default)]
     pub branch_prefix: Option<String>,
+    /// Where to make the worktree, relative to the folder the run started from
+    /// (default `<repo>/.git/medic-worktrees/<branch>`).
+    #[serde(default)]
+    pub worktree_dir: Option<String>,
     /// llm-patch: the AI provider asked for a patch (`{kind, model, base_url,
     /// api_key_env, …}`, as the analyze action's `ai`). Its key comes from the step's or
     /// Medic's environment.
@@ -326,8 +330,9 @@ async fn generate(config: GenerateFixConfig, ctx: &StepContext) -> Result<Output
         outputs.insert("rerun".into(), json!(request));
         return Ok(outputs);
     }
+    let worktree_dir = config.worktree_dir.as_ref().map(|d| ctx.base_dir.join(d));
     let worktree = checkout
-        .create_worktree(&base.to_string(), &branch, None)
+        .create_worktree(&base.to_string(), &branch, worktree_dir.as_deref())
         .map_err(step_error)?;
     ctx.log(format!(
         "worktree {} on {branch} at {base}",
@@ -708,6 +713,35 @@ pub(crate) mod tests {
         assert_eq!(out["fixed"], true, "{out:?}");
         assert_eq!(out["strategy"], "llm-patch");
         assert_eq!(out["change"]["paths"], json!(["src/calc.rs"]));
+    }
+
+    /// A workflow secret handed to an agent, printed by it on failure, reaches neither
+    /// the outputs nor the step's log.
+    #[tokio::test]
+    async fn a_secret_an_agent_prints_is_masked_and_worktree_dir_is_honoured() {
+        let dir = tempfile::tempdir().unwrap();
+        broken_repo(dir.path());
+        let canary = "medic-canary-7f3e9a1c5b";
+        let ctx = test_context(&[canary], dir.path());
+        let mut compile = analysis();
+        compile["category"] = json!("compile");
+        let out = outputs(
+            json!({"repo": "app", "analysis": compile, "worktree_dir": "wt/fix",
+                   "agent": {"command": "echo \"key $AGENT_KEY refused\"; exit 1", "timeout": "30s",
+                             "env": {"AGENT_KEY": canary}}}),
+            &ctx,
+        )
+        .await;
+        assert_eq!(out["fixed"], false);
+        assert_eq!(out["strategy"], "agent");
+        let reason = out["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("the agent exited with code 1: key "),
+            "{reason}"
+        );
+        let everything = format!("{out:?}{:?}", ctx.logs());
+        assert!(!everything.contains(canary), "{everything}");
+        assert!(dir.path().join("wt/fix/src/calc.rs").is_file());
     }
 
     #[tokio::test]

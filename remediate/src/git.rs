@@ -189,7 +189,12 @@ impl Checkout {
         // libgit2 keeps worktree metadata under `.git/worktrees/<name>`: no slashes.
         let name = branch.replace('/', "-");
         if let Ok(existing) = self.repo.find_worktree(&name) {
-            if existing.validate().is_ok() && existing.path() == path {
+            // Compare real paths: the caller may give a relative or symlinked folder.
+            let same_place = existing.path() == path
+                || std::fs::canonicalize(existing.path())
+                    .ok()
+                    .is_some_and(|a| std::fs::canonicalize(&path).ok() == Some(a));
+            if existing.validate().is_ok() && same_place {
                 let worktree = Worktree {
                     path,
                     branch: branch.to_string(),
@@ -911,6 +916,37 @@ mod tests {
             .create_worktree("HEAD", "medic/fix-abc", None)
             .unwrap();
         assert!(third.path.join("src/lib.rs").is_file());
+    }
+
+    #[test]
+    fn a_worktree_in_a_given_folder_is_found_again_by_another_path_and_keeps_build_output() {
+        let test = TestRepo::new(&[("a.txt", "a\n"), (".gitignore", "target/\n")]);
+        let checkout = test.checkout();
+        let place = tempfile::tempdir().unwrap();
+        std::fs::create_dir(place.path().join("real")).unwrap();
+        std::os::unix::fs::symlink(place.path().join("real"), place.path().join("link")).unwrap();
+        let wt = checkout
+            .create_worktree("HEAD", "medic/fix-dir", Some(&place.path().join("real/wt")))
+            .unwrap();
+        write_in(
+            &wt,
+            &[("target/debug/app", "binary"), ("scratch.txt", "s\n")],
+        );
+        let again = checkout
+            .create_worktree("HEAD", "medic/fix-dir", Some(&place.path().join("link/wt")))
+            .unwrap();
+        // Reset, not recreated: ignored build output is kept, untracked files are gone.
+        assert!(again.path.join("target/debug/app").is_file());
+        assert!(!again.path.join("scratch.txt").exists());
+        // A folder that is something else is refused rather than overwritten.
+        std::fs::create_dir(place.path().join("other")).unwrap();
+        let err = checkout
+            .create_worktree("HEAD", "medic/fix-dir2", Some(&place.path().join("other")))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("exists but is not the worktree"),
+            "{err}"
+        );
     }
 
     #[test]
