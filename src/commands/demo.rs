@@ -190,7 +190,11 @@ async fn summarize(
         output("decide", "confidence").as_f64().unwrap_or(0.0)
     );
     if let Some(summary) = output("fix", "summary").as_str() {
-        eprintln!("fix:       {summary}");
+        eprintln!(
+            "fix:       {summary} (the commit that broke the tests: {}; {} itself is untouched, the fix was made in a worktree)",
+            short(&world.culprit),
+            world.project.display()
+        );
     }
     if let Some(passed) = output("review", "passed").as_bool() {
         eprintln!(
@@ -365,10 +369,7 @@ mod tests {
         // The fix is the culprit's revert, pushed with Medic's trailers; the tests pass.
         let message = git(&l.world.remote, &["log", "-1", "--format=%B", &branch]).unwrap();
         assert!(message.contains("Medic-Fix: "), "{message}");
-        assert!(
-            message.contains(&format!("Revert \"calc: read")),
-            "{message}"
-        );
+        assert!(message.contains("Revert \"calc: read"), "{message}");
         let pulls = l.standin.pulls();
         assert_eq!(pulls.len(), 1);
         let body = pulls[0].body.clone().unwrap_or_default();
