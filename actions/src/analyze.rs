@@ -518,8 +518,6 @@ mod ai_tests {
     use super::*;
     use crate::support::test_context;
     use serde_json::json;
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::TcpListener;
 
     const LOG: &str = "\
 test parser::tests::rejects_bad_utf8 ... FAILED
@@ -528,38 +526,8 @@ assertion failed: result.is_err()
 error: test failed, to rerun pass `--lib`
 ";
 
-    /// Answers each connection with `status` and `body`; returns the base URL and
-    /// the request bodies received.
     fn server(status: u16, body: String) -> (String, std::sync::mpsc::Receiver<String>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}/v1", listener.local_addr().unwrap());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut request = vec![0; length];
-                let _ = reader.read_exact(&mut request);
-                let _ = tx.send(String::from_utf8_lossy(&request).into_owned());
-                let head = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(body.as_bytes());
-            }
-        });
-        (base, rx)
+        crate::support::json_server(status, body)
     }
 
     fn fixture(name: &str) -> String {

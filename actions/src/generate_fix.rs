@@ -647,10 +647,9 @@ pub(crate) mod tests {
         );
     }
 
-    /// An OpenAI-compatible server answering once with `content` in the API reference
+    /// An OpenAI-compatible server answering with `content` in the API reference
     /// example (analyze/tests/fixtures/ai/openai-chat-completion.200.json).
-    fn openai_once(content: &str) -> String {
-        use std::io::{BufRead, BufReader, Read, Write};
+    fn openai_answering(content: &str) -> String {
         let mut answer: Value = serde_json::from_str(
             &std::fs::read_to_string(format!(
                 "{}/../analyze/tests/fixtures/ai/openai-chat-completion.200.json",
@@ -660,35 +659,7 @@ pub(crate) mod tests {
         )
         .unwrap();
         answer["choices"][0]["message"]["content"] = json!(content);
-        let answer = answer.to_string();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}/v1", listener.local_addr().unwrap());
-        std::thread::spawn(move || {
-            let Ok((mut stream, _)) = listener.accept() else {
-                return;
-            };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            let _ = stream.write_all(
-                format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                    answer.len()
-                )
-                .as_bytes(),
-            );
-        });
-        base
+        crate::support::json_server(200, answer.to_string()).0
     }
 
     #[tokio::test]
@@ -698,7 +669,7 @@ pub(crate) mod tests {
         let mut ctx = test_context(&[], dir.path());
         ctx.env
             .insert("FIX_AI_KEY".into(), "sk-step-key-0123456789".into());
-        let base = openai_once(
+        let base = openai_answering(
             "```diff\n--- a/src/calc.rs\n+++ b/src/calc.rs\n@@ -1 +1 @@\n-pub fn add(a: i32, b: i32) -> i32 { a - b }\n+pub fn add(a: i32, b: i32) -> i32 { a + b }\n```",
         );
         let mut compile = analysis();

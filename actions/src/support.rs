@@ -221,3 +221,44 @@ mod tests {
         assert_eq!(err.kind, ErrorKind::Config);
     }
 }
+
+/// A local HTTP server for tests that answers every request with `status` and the JSON
+/// `body`; returns its base URL (`http://127.0.0.1:PORT/v1`, as OpenAI-compatible
+/// clients expect) and the request bodies it received, so that tests can check what
+/// was sent.
+#[cfg(test)]
+pub(crate) fn json_server(
+    status: u16,
+    body: String,
+) -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut request = vec![0; length];
+            let _ = reader.read_exact(&mut request);
+            let _ = tx.send(String::from_utf8_lossy(&request).into_owned());
+            let head = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body.as_bytes());
+        }
+    });
+    (base, rx)
+}
