@@ -493,6 +493,24 @@ mod tests {
         l.standin.shutdown().await;
     }
 
+    /// The failure comes back after its fix was merged: the same fix is not proposed
+    /// again.
+    #[tokio::test]
+    async fn a_merged_fix_is_not_proposed_again() {
+        let l = setup(false).await;
+        let (_, first, _) = l.run().await;
+        assert_eq!(first["status"], "opened", "{first}");
+        assert!(
+            l.standin
+                .merge_pull("medic-demo", "calc", first["number"].as_u64().unwrap())
+        );
+        let (status, again, _) = l.run().await;
+        assert_eq!(status, RunStatus::Succeeded);
+        assert_eq!(again["status"], "merged_before", "{again}");
+        assert_eq!(l.posts_to_pulls(), 1);
+        l.standin.shutdown().await;
+    }
+
     #[tokio::test]
     async fn reruns_update_nothing_twice_stop_at_a_human_push_and_respect_a_declined_fix() {
         let l = setup(false).await;

@@ -140,6 +140,7 @@ enum Status {
     Unchanged,
     HumanPush,
     DeclinedBefore,
+    MergedBefore,
     DryRun,
 }
 
@@ -151,6 +152,7 @@ impl Status {
             Status::Unchanged => "unchanged",
             Status::HumanPush => "human_push",
             Status::DeclinedBefore => "declined_before",
+            Status::MergedBefore => "merged_before",
             Status::DryRun => "dry_run",
         }
     }
@@ -207,7 +209,7 @@ impl Action for OpenPr {
         OutputDoc {
             name: "status",
             kind: "string",
-            description: "opened, updated, unchanged, human_push (a human pushed to the branch: left alone), declined_before (this fix was closed unmerged before) or dry_run.",
+            description: "opened, updated, unchanged, human_push (a human pushed to the branch: left alone), declined_before (this fix was closed unmerged before), merged_before (this fix was merged and the failure came back) or dry_run.",
         },
         OutputDoc {
             name: "number",
@@ -305,6 +307,22 @@ impl Action for OpenPr {
                 short(&fix.fix_hash)
             ));
             outputs.insert("status".into(), json!(Status::DeclinedBefore.as_str()));
+            return Ok(StepOutcome::Success(outputs));
+        }
+        if let Some(merged) = pulls.iter().find(|p| {
+            p.merged_at.is_some()
+                && p.body.as_deref().and_then(marked_fix_hash) == Some(&fix.fix_hash)
+        }) {
+            // The failure came back after this very fix was merged: proposing it again
+            // cannot help (and GitHub would refuse a pull request with nothing new).
+            ctx.log(format!(
+                "this fix ({}) was merged before (#{}) and the failure came back: not proposed again",
+                short(&fix.fix_hash),
+                merged.number
+            ));
+            outputs.insert("status".into(), json!(Status::MergedBefore.as_str()));
+            outputs.insert("number".into(), json!(merged.number));
+            outputs.insert("url".into(), json!(html_url(merged)));
             return Ok(StepOutcome::Success(outputs));
         }
         let open = pulls.iter().find(|p| is_open(p)).cloned();
