@@ -44,22 +44,14 @@ fn policy(escalate: bool, approver: &str) -> String {
 
 /// Write the workflow and the demo's policy into the demo folder.
 fn prepare(world: &scaffold::World, escalate: bool, approver: &str) -> Result<(), Failure> {
-    for (rel, text) in [
-        (
-            "workflows/ci-failure-remediation.yaml",
-            WORKFLOW.to_string(),
-        ),
-        ("policies/demo.yaml", policy(escalate, approver)),
-    ] {
-        let path = world.dir.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Failure::usage(format!("cannot create {}: {e}", parent.display())))?;
-        }
-        std::fs::write(&path, text)
-            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
-    }
-    Ok(())
+    scaffold::write(
+        &world.dir.join("workflows/ci-failure-remediation.yaml"),
+        WORKFLOW,
+    )?;
+    scaffold::write(
+        &world.dir.join("policies/demo.yaml"),
+        &policy(escalate, approver),
+    )
 }
 
 /// The workflow's inputs for the demo's world and a GitHub API at `api`.
@@ -226,19 +218,13 @@ async fn summarize(
 /// `medic-demo`, or the first of `medic-demo-2`, `medic-demo-3`… that is free, so that
 /// running the demo again starts a new world instead of failing.
 fn free_demo_dir() -> std::path::PathBuf {
-    let taken = |p: &std::path::Path| {
-        p.exists()
-            && std::fs::read_dir(p)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(true)
-    };
     let first = std::path::PathBuf::from("medic-demo");
-    if !taken(&first) {
+    if !scaffold::is_taken(&first) {
         return first;
     }
     (2..)
         .map(|n| std::path::PathBuf::from(format!("medic-demo-{n}")))
-        .find(|p| !taken(p))
+        .find(|p| !scaffold::is_taken(p))
         .unwrap_or(first)
 }
 
@@ -378,6 +364,10 @@ mod tests {
             "{body}"
         );
         assert!(body.contains("<!-- medic: fingerprint="), "{body}");
+        assert!(
+            body.contains("1 file changed, +2 −8 lines: `calc.sh`"),
+            "{body}"
+        );
         assert_eq!(pulls[0].labels, ["medic"]);
         assert_eq!(
             pr["auto_merge"], "off",

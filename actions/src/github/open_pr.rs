@@ -47,6 +47,15 @@ pub struct FixInput {
     /// How it was made (`revert`, `recipe`…).
     #[serde(default)]
     pub strategy: Option<String>,
+    /// The changed files, as generate-fix lists them (`path`, `added`, `removed`).
+    #[serde(default)]
+    pub files: Vec<Value>,
+    /// Lines added.
+    #[serde(default)]
+    pub lines_added: u64,
+    /// Lines removed.
+    #[serde(default)]
+    pub lines_removed: u64,
 }
 
 /// Who Medic's commits are by.
@@ -424,9 +433,7 @@ impl Action for OpenPr {
             .masker
             .mask(&render(&BodyInput {
                 analysis: config.analysis.as_ref(),
-                fix: Some(
-                    &serde_json::to_value(fix_value(fix, &worktree_path)).unwrap_or_default(),
-                ),
+                fix: Some(&fix_value(fix)),
                 review: config.review.as_ref(),
                 decision: config.decision.as_ref(),
                 fingerprint: fingerprint.as_deref(),
@@ -598,22 +605,16 @@ async fn auto_merge(
     Ok("not_allowed")
 }
 
-fn fix_value(fix: &FixInput, worktree: &std::path::Path) -> Value {
-    let mut value = json!({
+/// The fix as the body shows it: generate-fix already measured the change.
+fn fix_value(fix: &FixInput) -> Value {
+    json!({
         "strategy": fix.strategy,
         "summary": fix.summary,
         "branch": fix.branch,
-    });
-    if let Ok(summary) = git::diff(&Worktree {
-        path: worktree.to_path_buf(),
-        branch: fix.branch.clone(),
-        base: git2_oid(&fix.base_sha).unwrap_or(git2::Oid::ZERO_SHA1),
-    }) {
-        value["files"] = json!(summary.files);
-        value["lines_added"] = json!(summary.lines_added);
-        value["lines_removed"] = json!(summary.lines_removed);
-    }
-    value
+        "files": fix.files,
+        "lines_added": fix.lines_added,
+        "lines_removed": fix.lines_removed,
+    })
 }
 
 fn html_url(pull: &PullRequest) -> String {

@@ -78,7 +78,8 @@ pub fn git(dir: &Path, args: &[&str]) -> Result<String, Failure> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
-fn write(path: &Path, text: &str) -> Result<(), Failure> {
+/// Write `text` to `path`, creating its folder.
+pub fn write(path: &Path, text: &str) -> Result<(), Failure> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .map_err(|e| Failure::usage(format!("cannot create {}: {e}", parent.display())))?;
@@ -93,13 +94,17 @@ fn commit(project: &Path, message: &str) -> Result<String, Failure> {
     git(project, &["rev-parse", "HEAD"])
 }
 
-/// Create the demo's world in `dir`, which must not exist or be empty.
-pub fn create(dir: &Path) -> Result<World, Failure> {
-    if dir.exists()
+/// Whether `dir` holds something already (a demo world, or anything else).
+pub fn is_taken(dir: &Path) -> bool {
+    dir.exists()
         && std::fs::read_dir(dir)
             .map(|mut d| d.next().is_some())
             .unwrap_or(true)
-    {
+}
+
+/// Create the demo's world in `dir`, which must not exist or be empty.
+pub fn create(dir: &Path) -> Result<World, Failure> {
+    if is_taken(dir) {
         return Err(Failure::usage(format!(
             "{} already exists and is not empty: pass another --dir or remove it",
             dir.display()
