@@ -353,14 +353,13 @@ steps:
     let out = p.medic().args(["run", "flow.yaml"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let show = p.show(&crate::support::run_id_from(&stderr(&out)));
-    let steps = show["steps"].as_array().unwrap();
-    let decide = steps.iter().find(|s| s["step_key"] == "decide").unwrap();
+    let decide = crate::support::step(&show, "decide");
     let outcome = decide["outputs"]["outcome"].as_str().unwrap();
     let decision_id = decide["outputs"]["decision_id"]
         .as_str()
         .unwrap()
         .to_string();
-    let report = steps.iter().find(|s| s["step_key"] == "report").unwrap();
+    let report = crate::support::step(&show, "report");
     assert_eq!(
         report["outputs"]["message"],
         format!("{outcome} {decision_id}")

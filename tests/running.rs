@@ -30,12 +30,7 @@ steps:
     assert!(out.status.success(), "{}", stderr(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["run"]["status"], "succeeded");
-    let shout = doc["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step_key"] == "shout")
-        .unwrap();
+    let shout = crate::support::step(&doc, "shout");
     assert_eq!(
         shout["outputs"]["stdout"].as_str().unwrap().trim(),
         "HELLO, MEDIC!"
@@ -94,12 +89,7 @@ finally:
     assert_eq!(st["notify"], "succeeded");
     assert_eq!(st["page"], "succeeded");
     assert_eq!(st["report"], "succeeded");
-    let report = show["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step_key"] == "report")
-        .unwrap();
+    let report = crate::support::step(&show, "report");
     assert_eq!(report["outputs"]["message"], "ended failed");
 }
 
@@ -161,12 +151,7 @@ steps:
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let sum = doc["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step_key"] == "sum")
-        .unwrap();
+    let sum = crate::support::step(&doc, "sum");
     assert_eq!(sum["outputs"]["message"], "api,web,db");
     let keys: Vec<&str> = doc["steps"]
         .as_array()
@@ -389,12 +374,7 @@ steps:
     assert!(out.status.success(), "{}", stderr(&out));
     let show = p.show(&id);
     assert_eq!(show["run"]["status"], "succeeded");
-    let ship = show["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step_key"] == "ship")
-        .unwrap();
+    let ship = crate::support::step(&show, "ship");
     assert_eq!(
         ship["outputs"]["message"],
         "shipping because green tests (alice)"
@@ -437,12 +417,7 @@ fn a_rejection_fails_the_step_and_an_unanswered_approval_times_out() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let go = doc["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step_key"] == "go")
-        .unwrap();
+    let go = crate::support::step(&doc, "go");
     assert_eq!(go["outputs"]["message"], "timeout");
 }
 

@@ -153,3 +153,11 @@ pub fn run_id_from(stderr: &str) -> String {
         .map(str::to_string)
         .unwrap_or_else(|| panic!("no run id in: {stderr}"))
 }
+
+/// The step `key` of a `runs show` (or `run --output json`) document.
+pub fn step<'a>(doc: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
+    doc["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["step_key"] == key))
+        .unwrap_or_else(|| panic!("no step `{key}` in {doc}"))
+}
