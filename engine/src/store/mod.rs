@@ -64,6 +64,8 @@ macro_rules! on_pool {
 
 // After `on_pool!`, which it uses.
 mod decisions;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tracking;
 pub use decisions::*;
 pub use tracking::*;

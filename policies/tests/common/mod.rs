@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use medic_engine::store::Store;
-use sqlx::Connection;
 
 /// A fresh SQLite store in a temporary folder (kept alive by the returned guard).
 pub async fn sqlite_store() -> (Store, tempfile::TempDir, String) {
@@ -21,21 +20,7 @@ pub async fn sqlite_store() -> (Store, tempfile::TempDir, String) {
 
 /// The URL of a fresh, migrated Postgres database, when a server is configured.
 pub async fn postgres_url() -> Option<String> {
-    let base = std::env::var("MEDIC_TEST_POSTGRES_URL").ok()?;
-    let name = format!("medic_test_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = sqlx::PgConnection::connect(&base)
-        .await
-        .expect("connect to MEDIC_TEST_POSTGRES_URL");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
-    let url = match base.rfind('/') {
-        Some(i) if base[..i].contains("://") && base[..i].matches('/').count() >= 2 => {
-            format!("{}/{name}", &base[..i])
-        }
-        _ => format!("{base}/{name}"),
-    };
+    let url = medic_engine::store::testing::fresh_postgres_url().await?;
     Store::connect(&url).await.expect("migrate postgres store");
     Some(url)
 }
