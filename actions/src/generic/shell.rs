@@ -6,12 +6,15 @@
 //! with secrets masked; a step declares outputs through `$MEDIC_OUTPUT` or a JSON
 //! object on its last line of stdout.
 
+mod direct;
 mod outputs;
 mod process;
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use medic_engine::action::{
@@ -20,7 +23,6 @@ use medic_engine::action::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::io::AsyncReadExt;
 
 use crate::support::{config_error, masked_error, masked_outputs};
 
@@ -32,7 +34,10 @@ pub struct Shell;
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShellConfig {
-    /// A command line, run as `<shell> -c '<run>'` (by default `sh -c`).
+    /// A command line, run as `<shell> -c '<run>'` (by default `sh -c`). A line of
+    /// plain words naming a program (no quotes, variables, globs, pipes, redirections
+    /// or builtins) is run directly with the default shell: same result, one process
+    /// start fewer.
     #[serde(default)]
     pub run: Option<String>,
     /// A multi-line script, written to a temporary file and run as `<shell> <file>`.
@@ -130,7 +135,9 @@ impl Action for Shell {
     type Config = ShellConfig;
     const NAME: &'static str = "shell";
     const DESCRIPTION: &'static str = "Runs a command line (`run`, by `sh -c`) or a multi-line \
-        `script` with an interpreter of your choice. The command sees the workflow's env, \
+        `script` with an interpreter of your choice. Like GNU make, a `run` line of plain words \
+        naming a program (no shell syntax, no builtin) skips the shell: it means the same \
+        and starts one process fewer. The command sees the workflow's env, \
         `MEDIC_RUN_ID`, `MEDIC_STEP_ID`, `MEDIC_ATTEMPT`, `MEDIC_IDEMPOTENCY_KEY` and \
         `MEDIC_OUTPUT`, a file where it may write outputs as `name=value` lines, \
         `name<<EOF` heredocs or one JSON object. A JSON object on the last line of stdout \
@@ -213,55 +220,54 @@ async fn run_plan(plan: Plan, ctx: &StepContext) -> Result<Outputs, StepError> {
             plan.working_dir.display()
         )));
     }
-    // Holds the script and the outputs file; removed when the step ends, however it ends.
-    let scratch = tempfile::Builder::new()
-        .prefix("medic-step-")
-        .tempdir()
-        .map_err(|e| internal(format!("cannot create a temporary directory: {e}")))?;
-    let output_file = scratch.path().join("output");
-    std::fs::File::create(&output_file)
-        .map_err(|e| internal(format!("cannot create $MEDIC_OUTPUT: {e}")))?;
-
-    let mut command = tokio::process::Command::new(&plan.interpreter);
-    command.args(&plan.interpreter_args);
+    // Removed when the step ends, however it ends.
+    let output_file = scratch_file("medic-output-", "")?;
+    let mut script_file = None;
+    let mut shell = tokio::process::Command::new(&plan.interpreter);
+    shell.args(&plan.interpreter_args);
     match &plan.program {
         Program::Line(line) => {
-            command.arg("-c").arg(line);
+            shell.arg("-c").arg(line);
         }
         Program::Script(script) => {
-            let path = scratch.path().join("script");
-            std::fs::write(&path, script)
-                .map_err(|e| internal(format!("cannot write the script: {e}")))?;
-            command.arg(path);
+            let file = scratch_file("medic-script-", script)?;
+            shell.arg(file.path());
+            script_file = Some(file);
         }
     }
-    command
-        .current_dir(&plan.working_dir)
-        .envs(&ctx.env)
-        .envs(&plan.env)
-        .env("MEDIC_RUN_ID", &ctx.run_id)
-        .env("MEDIC_STEP_ID", &ctx.step_id)
-        .env("MEDIC_ATTEMPT", ctx.attempt.to_string())
-        .env("MEDIC_IDEMPOTENCY_KEY", &ctx.idempotency_key)
-        .env("MEDIC_OUTPUT", &output_file);
-
-    let finished = process::run(command, ctx)
-        .await
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => config_error(format!(
-                "`shell`: the interpreter `{}` was not found",
-                plan.interpreter
-            )),
-            std::io::ErrorKind::PermissionDenied => config_error(format!(
-                "`shell`: the interpreter `{}` cannot be executed",
-                plan.interpreter
-            )),
-            // The one invalid input spawning refuses: a NUL byte in an argument or variable.
-            std::io::ErrorKind::InvalidInput => {
-                config_error("the command or its environment holds a NUL byte")
+    let finished = match direct_command(&plan, ctx) {
+        Some(mut direct) => {
+            configure(&mut direct, &plan, ctx, output_file.path());
+            match process::run(direct, ctx).await {
+                // Not a binary and without `#!`: a shell runs it as a script.
+                Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => {
+                    configure(&mut shell, &plan, ctx, output_file.path());
+                    process::run(shell, ctx).await
+                }
+                other => other,
             }
-            _ => internal(format!("cannot run `{}`: {e}", plan.interpreter)),
-        })?;
+        }
+        None => {
+            configure(&mut shell, &plan, ctx, output_file.path());
+            process::run(shell, ctx).await
+        }
+    };
+    drop(script_file);
+    let finished = finished.map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => config_error(format!(
+            "`shell`: the interpreter `{}` was not found",
+            plan.interpreter
+        )),
+        std::io::ErrorKind::PermissionDenied => config_error(format!(
+            "`shell`: the interpreter `{}` cannot be executed",
+            plan.interpreter
+        )),
+        // The one invalid input spawning refuses: a NUL byte in an argument or variable.
+        std::io::ErrorKind::InvalidInput => {
+            config_error("the command or its environment holds a NUL byte")
+        }
+        _ => internal(format!("cannot run `{}`: {e}", plan.interpreter)),
+    })?;
 
     let mut outputs = Outputs::new();
     outputs.insert(
@@ -277,7 +283,7 @@ async fn run_plan(plan: Plan, ctx: &StepContext) -> Result<Outputs, StepError> {
     if let Some(declared) = stdout_object {
         merge_declared(&mut outputs, declared, "stdout's last line", ctx);
     }
-    let file_problem = match read_output_file(&output_file).await {
+    let file_problem = match read_output_file(output_file.path()) {
         Ok(declared) => {
             merge_declared(&mut outputs, declared, "$MEDIC_OUTPUT", ctx);
             None
@@ -313,14 +319,13 @@ fn merge_declared(outputs: &mut Outputs, declared: Outputs, source: &str, ctx: &
     }
 }
 
-async fn read_output_file(path: &std::path::Path) -> Result<Outputs, String> {
-    let file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| format!("cannot open $MEDIC_OUTPUT: {e}"))?;
+/// Read what the step declared in `$MEDIC_OUTPUT`. A local file of at most 1 MiB, and
+/// most often empty: reading it in place costs less than a blocking-pool round trip.
+fn read_output_file(path: &Path) -> Result<Outputs, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open $MEDIC_OUTPUT: {e}"))?;
     let mut bytes = Vec::new();
     file.take(outputs::MAX_OUTPUT_FILE + 1)
         .read_to_end(&mut bytes)
-        .await
         .map_err(|e| format!("cannot read $MEDIC_OUTPUT: {e}"))?;
     if bytes.len() as u64 > outputs::MAX_OUTPUT_FILE {
         return Err(
@@ -330,6 +335,61 @@ async fn read_output_file(path: &std::path::Path) -> Result<Outputs, String> {
     }
     let text = String::from_utf8(bytes).map_err(|_| "$MEDIC_OUTPUT is not UTF-8".to_string())?;
     outputs::parse_output_file(&text)
+}
+
+/// The program itself, without `sh -c`, when the step runs a plain command line with
+/// the default shell and the program is on the `PATH` the command would see.
+fn direct_command(plan: &Plan, ctx: &StepContext) -> Option<tokio::process::Command> {
+    let Program::Line(line) = &plan.program else {
+        return None;
+    };
+    if plan.interpreter != "sh" || !plan.interpreter_args.is_empty() {
+        return None;
+    }
+    let words = direct::simple_command(line)?;
+    let path = plan
+        .env
+        .get("PATH")
+        .or_else(|| ctx.env.get("PATH"))
+        .map(OsString::from)
+        .or_else(|| std::env::var_os("PATH"))?;
+    let program = direct::find_on_path(words[0], &path)?;
+    let mut command = tokio::process::Command::new(program);
+    // The shell passes the name as typed in argv[0]; so do we.
+    command.arg0(words[0]).args(&words[1..]);
+    Some(command)
+}
+
+/// Where the command runs and what it sees, the same with or without a shell.
+fn configure(
+    command: &mut tokio::process::Command,
+    plan: &Plan,
+    ctx: &StepContext,
+    output_file: &Path,
+) {
+    command
+        .current_dir(&plan.working_dir)
+        .envs(&ctx.env)
+        .envs(&plan.env)
+        .env("MEDIC_RUN_ID", &ctx.run_id)
+        .env("MEDIC_STEP_ID", &ctx.step_id)
+        .env("MEDIC_ATTEMPT", ctx.attempt.to_string())
+        .env("MEDIC_IDEMPOTENCY_KEY", &ctx.idempotency_key)
+        .env("MEDIC_OUTPUT", output_file);
+}
+
+/// A file in the temporary directory holding `contents`, deleted when dropped.
+fn scratch_file(prefix: &str, contents: &str) -> Result<tempfile::NamedTempFile, StepError> {
+    let mut file = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempfile()
+        .map_err(|e| internal(format!("cannot create a temporary file: {e}")))?;
+    if !contents.is_empty() {
+        file.write_all(contents.as_bytes())
+            .and_then(|()| file.flush())
+            .map_err(|e| internal(format!("cannot write the script: {e}")))?;
+    }
+    Ok(file)
 }
 
 fn signal_name(signal: i32) -> &'static str {

@@ -465,3 +465,72 @@ async fn secrets_never_leave_the_step_unmasked() {
         assert_eq!(outputs["exit_code"], exit);
     }
 }
+
+/// A `bin` folder in `dir` holding an executable `name` with `body`.
+fn install(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let path = bin.join(name);
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[tokio::test]
+async fn plain_command_lines_run_without_a_shell_and_mean_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = install(
+        dir.path(),
+        "tool",
+        "#!/bin/sh\necho \"$# args: $1 $2\"\necho \"seen=$MEDIC_STEP_ID\" >> \"$MEDIC_OUTPUT\"\nexit 4\n",
+    );
+    let ctx = test_context(&[], dir.path());
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let with = json!({"run": "tool  first\tsecond", "env": {"PATH": path}});
+
+    // The step's own PATH finds the program, so no shell is started for it.
+    let config: ShellConfig = serde_json::from_value(with.clone()).unwrap();
+    let plan = config.plan(&ctx).unwrap();
+    assert!(direct_command(&plan, &ctx).is_some());
+    let quoted: ShellConfig =
+        serde_json::from_value(json!({"run": "tool 'first'", "env": {"PATH": path}})).unwrap();
+    assert!(direct_command(&quoted.plan(&ctx).unwrap(), &ctx).is_none());
+
+    // Arguments, environment, $MEDIC_OUTPUT and the exit code are what `sh -c` gives.
+    let err = run_in(&ctx, with).await.unwrap_err();
+    assert_eq!(err.message, "exit code 4");
+    assert_eq!(err.outputs["stdout"], "2 args: first second\n");
+    assert_eq!(err.outputs["seen"], "step-1");
+}
+
+#[tokio::test]
+async fn a_program_without_an_interpreter_line_still_runs_as_a_shell_script() {
+    let dir = tempfile::tempdir().unwrap();
+    // No `#!`: exec refuses it (ENOEXEC) and a shell runs it as a script instead.
+    let bin = install(dir.path(), "legacy", "echo \"legacy $1\"\nexit 3\n");
+    let ctx = test_context(&[], dir.path());
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let err = run_in(&ctx, json!({"run": "legacy x", "env": {"PATH": path}}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.message, "exit code 3");
+    assert_eq!(err.outputs["stdout"], "legacy x\n");
+}
+
+#[tokio::test]
+async fn a_program_missing_from_path_fails_as_the_shell_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let err = run_in(&ctx, json!({"run": "no-such-program-medic --flag"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.message, "exit code 127");
+    assert!(
+        err.outputs["stderr"]
+            .as_str()
+            .is_some_and(|s| s.contains("no-such-program-medic") && s.contains("not found")),
+        "{:?}",
+        err.outputs["stderr"]
+    );
+}
