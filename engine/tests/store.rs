@@ -329,3 +329,154 @@ fn database_passwords_are_redacted() {
     assert_eq!(redact_url("postgres://db/medic"), "postgres://db/medic");
     assert_eq!(redact_url(".medic/medic.db"), ".medic/medic.db");
 }
+
+fn end_of(attempt_id: i64, run: &str, key: &str, status: StepStatus) -> AttemptEnd {
+    AttemptEnd {
+        attempt_id,
+        run_id: run.into(),
+        step_key: key.into(),
+        attempt: 1,
+        attempt_status: status,
+        step_status: status,
+        outputs: json!({"step": key}),
+        logs: vec![format!("{key} ran")],
+        exit_code: Some(0),
+        error_kind: None,
+        error: None,
+        wait: None,
+        wake_at: None,
+        approval: None,
+        at: Utc::now(),
+    }
+}
+
+fn start_of(run: &str, key: &str) -> AttemptStart {
+    AttemptStart {
+        run_id: run.into(),
+        step_key: key.into(),
+        attempt: 1,
+        input: None,
+        at: Utc::now(),
+    }
+}
+
+/// The chain's write: earlier steps end and the next starts in one call, and the store
+/// reads as if each had been written on its own, in order.
+#[tokio::test]
+async fn ends_and_the_next_start_are_written_together_in_order() {
+    for (backend, store, _guard) in common::stores().await {
+        let id = uuid::Uuid::now_v7().to_string();
+        let keys = ["a", "b", "c", "d"];
+        let steps: Vec<_> = keys.iter().map(|k| step(k, &id)).collect();
+        store.create_run(&new_run(&id), &steps).await.unwrap();
+        let a = store.start_attempt(&start_of(&id, "a")).await.unwrap();
+        let b = store.start_attempt(&start_of(&id, "b")).await.unwrap();
+        let ends = [
+            end_of(a, &id, "a", StepStatus::Succeeded),
+            end_of(b, &id, "b", StepStatus::Failed),
+        ];
+        let c = store
+            .finish_and_start(&ends, &start_of(&id, "c"))
+            .await
+            .unwrap();
+        // With nothing held back it is a plain start.
+        let d = store
+            .finish_and_start(&[], &start_of(&id, "d"))
+            .await
+            .unwrap();
+        assert!(a < b && b < c && c < d, "{backend}: {a} {b} {c} {d}");
+
+        let states: Vec<_> = store
+            .step_runs(&id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.step_key, s.status, s.outputs))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("a".into(), StepStatus::Succeeded, json!({"step": "a"})),
+                ("b".into(), StepStatus::Failed, json!({"step": "b"})),
+                ("c".into(), StepStatus::Running, serde_json::Value::Null),
+                ("d".into(), StepStatus::Running, serde_json::Value::Null),
+            ],
+            "{backend}"
+        );
+        let attempts = store.attempts(&id).await.unwrap();
+        assert_eq!(attempts[1].logs, "b ran", "{backend}");
+        let order: Vec<_> = store
+            .events(&id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind.starts_with("attempt_"))
+            .map(|e| format!("{} {}", e.kind, e.step_key.unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "attempt_started a",
+                "attempt_started b",
+                "attempt_finished a",
+                "attempt_finished b",
+                "attempt_started c",
+                "attempt_started d",
+            ],
+            "{backend}"
+        );
+    }
+}
+
+/// A combined write that fails leaves nothing half-written, and the connection it
+/// failed on serves the next write normally (no transaction left open on it).
+#[tokio::test]
+async fn a_failed_combined_write_leaves_nothing_behind() {
+    for (backend, store, _guard) in common::stores().await {
+        let id = uuid::Uuid::now_v7().to_string();
+        store
+            .create_run(&new_run(&id), &[step("a", &id), step("b", &id)])
+            .await
+            .unwrap();
+        let a = store.start_attempt(&start_of(&id, "a")).await.unwrap();
+        // The start names a run that does not exist: the attempts row's foreign key fails
+        // after the end of `a` was already applied inside the transaction.
+        let err = store
+            .finish_and_start(
+                &[end_of(a, &id, "a", StepStatus::Succeeded)],
+                &start_of("no-such-run", "b"),
+            )
+            .await;
+        assert!(err.is_err(), "{backend}");
+        // On SQLite the end and the start are one transaction, rolled back whole; on
+        // Postgres each is its own atomic statement and the end of `a` stands.
+        let (status, earlier) = match backend.as_str() {
+            "sqlite" => (StepStatus::Running, 0),
+            _ => (StepStatus::Succeeded, 1),
+        };
+        assert_eq!(
+            store.step_runs(&id).await.unwrap()[0].status,
+            status,
+            "{backend}"
+        );
+        for _ in 0..8 {
+            store
+                .finish_attempt(&end_of(a, &id, "a", StepStatus::Succeeded))
+                .await
+                .unwrap();
+        }
+        let events = store.events(&id).await.unwrap();
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e.kind == "attempt_finished")
+                .count(),
+            8 + earlier,
+            "{backend}"
+        );
+        assert_eq!(
+            store.step_runs(&id).await.unwrap()[0].status,
+            StepStatus::Succeeded
+        );
+    }
+}

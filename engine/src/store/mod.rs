@@ -17,6 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Row, SqlitePool};
 
+mod attempts;
 mod records;
 pub use records::*;
 
@@ -253,6 +254,9 @@ impl Store {
         let max = if url == "sqlite::memory:" { 1 } else { 4 };
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
+            // A local file cannot go stale the way a network connection can; the ping
+            // before each acquire would be a round trip to the connection's thread.
+            .test_before_acquire(false)
             .connect_with(opts)
             .await?;
         migrations(Backend::Sqlite).run(&pool).await?;
@@ -432,122 +436,6 @@ impl Store {
                 })
                 .collect::<Result<Vec<_>>>()?
         }))
-    }
-
-    /// Record that an attempt starts, before it runs: the step becomes `running` and an
-    /// attempt row is written with the rendered (masked) input. Returns the attempt id.
-    ///
-    /// This and [`Store::finish_attempt`] run once per step, so each is one round trip:
-    /// data-modifying CTEs on Postgres (one atomic statement), and on SQLite several
-    /// statements in one query inside a transaction (SQLite numbers `$n` across them).
-    pub async fn start_attempt(&self, start: &AttemptStart) -> Result<i64> {
-        const SQLITE: &str = "UPDATE step_runs SET status = $1, attempts = $2, input = $3, \
-             started_at = COALESCE(started_at, $4), wait = NULL, wake_at = NULL \
-             WHERE run_id = $5 AND step_key = $6; \
-             INSERT INTO events (run_id, step_key, kind, data, at) VALUES ($5, $6, 'attempt_started', $7, $4); \
-             INSERT INTO attempts (run_id, step_key, attempt, status, input, started_at) \
-             VALUES ($5, $6, $2, 'running', $3, $4) RETURNING id";
-        const POSTGRES: &str = "WITH s AS (UPDATE step_runs SET status = $1, attempts = $2, input = $3, \
-             started_at = COALESCE(started_at, $4), wait = NULL, wake_at = NULL \
-             WHERE run_id = $5 AND step_key = $6 RETURNING 1), \
-             e AS (INSERT INTO events (run_id, step_key, kind, data, at) \
-             VALUES ($5, $6, 'attempt_started', $7, $4) RETURNING 1) \
-             INSERT INTO attempts (run_id, step_key, attempt, status, input, started_at) \
-             VALUES ($5, $6, $2, 'running', $3, $4) RETURNING id";
-        let now = to_millis(start.at);
-        let input = start.input.as_ref().map(json_text);
-        let event = json_text(&serde_json::json!({"attempt": start.attempt}));
-        macro_rules! bound {
-            ($sql:expr) => {
-                sqlx::query_scalar::<_, i64>($sql)
-                    .bind(StepStatus::Running.as_str())
-                    .bind(i64::from(start.attempt))
-                    .bind(&input)
-                    .bind(now)
-                    .bind(&start.run_id)
-                    .bind(&start.step_key)
-                    .bind(&event)
-            };
-        }
-        let id = match &self.pool {
-            Pool::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                let id = bound!(SQLITE).fetch_one(&mut *tx).await?;
-                tx.commit().await?;
-                id
-            }
-            Pool::Postgres(pool) => bound!(POSTGRES).fetch_one(pool).await?,
-        };
-        Ok(id)
-    }
-
-    /// Record how an attempt ended and, atomically with it, the step's new state (and a
-    /// pending approval when the step now waits for one). One round trip, as above.
-    pub async fn finish_attempt(&self, end: &AttemptEnd) -> Result<()> {
-        const SQLITE: &str = "UPDATE attempts SET status = $1, outputs = $2, logs = $3, exit_code = $4, \
-             error_kind = $5, error = $6, finished_at = $7 WHERE id = $8; \
-             UPDATE step_runs SET status = $9, outputs = $2, error_kind = $5, error = $6, wait = $10, \
-             wake_at = $11, finished_at = $12 WHERE run_id = $13 AND step_key = $14; \
-             INSERT INTO events (run_id, step_key, kind, data, at) VALUES ($13, $14, 'attempt_finished', $15, $7); \
-             INSERT INTO approvals (run_id, step_key, request, status, created_at) \
-             SELECT $13, $14, $16, 'pending', $7 WHERE $16 IS NOT NULL \
-             ON CONFLICT (run_id, step_key) DO NOTHING";
-        const POSTGRES: &str = "WITH a AS (UPDATE attempts SET status = $1, outputs = $2, logs = $3, \
-             exit_code = $4, error_kind = $5, error = $6, finished_at = $7 WHERE id = $8 RETURNING 1), \
-             s AS (UPDATE step_runs SET status = $9, outputs = $2, error_kind = $5, error = $6, wait = $10, \
-             wake_at = $11, finished_at = $12 WHERE run_id = $13 AND step_key = $14 RETURNING 1), \
-             e AS (INSERT INTO events (run_id, step_key, kind, data, at) \
-             VALUES ($13, $14, 'attempt_finished', $15, $7) RETURNING 1) \
-             INSERT INTO approvals (run_id, step_key, request, status, created_at) \
-             SELECT $13, $14, $16, 'pending', $7 WHERE $16::text IS NOT NULL \
-             ON CONFLICT (run_id, step_key) DO NOTHING";
-        let now = to_millis(end.at);
-        let outputs = json_text(&end.outputs);
-        let logs = end.logs.join("\n");
-        let finished_at = if end.step_status.is_terminal() {
-            Some(now)
-        } else {
-            None
-        };
-        let event = json_text(&serde_json::json!({
-            "attempt": end.attempt,
-            "status": end.step_status.as_str(),
-            "error": end.error,
-        }));
-        let wait = end.wait.as_ref().map(json_text);
-        let approval = end.approval.as_ref().map(json_text);
-        macro_rules! bound {
-            ($sql:expr) => {
-                sqlx::query($sql)
-                    .bind(end.attempt_status.as_str())
-                    .bind(&outputs)
-                    .bind(&logs)
-                    .bind(end.exit_code)
-                    .bind(end.error_kind.as_deref())
-                    .bind(end.error.as_deref())
-                    .bind(now)
-                    .bind(end.attempt_id)
-                    .bind(end.step_status.as_str())
-                    .bind(&wait)
-                    .bind(end.wake_at.map(to_millis))
-                    .bind(finished_at)
-                    .bind(&end.run_id)
-                    .bind(&end.step_key)
-                    .bind(&event)
-                    .bind(&approval)
-            };
-        }
-        match &self.pool {
-            Pool::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                bound!(SQLITE).execute(&mut *tx).await?;
-                tx.commit().await?;
-            }
-            Pool::Postgres(pool) => {
-                bound!(POSTGRES).execute(pool).await?;
-            }
-        }
-        Ok(())
     }
 
     /// Set a step's state without an attempt (skipped, cancelled, or finished from a
