@@ -47,6 +47,9 @@ pub enum EngineError {
     /// The run cannot be resumed.
     #[error("{0}")]
     NotResumable(String),
+    /// The runtime shut down while the run was being driven; resume it later.
+    #[error("the run was stopped before it ended: {0}")]
+    Stopped(String),
 }
 
 /// A change worth showing to the user while a run progresses.
@@ -276,6 +279,10 @@ struct Drive<'a> {
     instances: BTreeMap<String, Instance>,
     order: HashMap<String, usize>,
     running: HashMap<String, tokio::task::AbortHandle>,
+    /// Attempt ends not yet written. An end is held back only until the next write,
+    /// so that in a chain it shares the next step's start transaction; nothing waits
+    /// or starts while one is held (see [`Drive::flush`]).
+    unsaved: Vec<AttemptEnd>,
     progress: Option<mpsc::UnboundedSender<Progress>>,
     cancelling: bool,
 }
@@ -298,7 +305,35 @@ impl Executor {
     /// Drive a run until it ends (or, with `wait: false`, until only waits remain).
     /// Steps left `running` by a dead process run again. `cancel` turning true cancels
     /// the run; `progress` receives step changes for live display.
+    ///
+    /// The run's loop is a task of its own on the runtime, wherever this is awaited
+    /// from: under `#[tokio::main]` the caller is the main thread, outside the worker
+    /// pool, and every step task handed to a worker and every step result handed
+    /// back would cross threads. Spawned from a worker, a step's task starts on the
+    /// same worker. Dropping the returned future stops the run, as if it were driven
+    /// in place.
     pub async fn drive(
+        &self,
+        workflow: &Workflow,
+        run_id: &str,
+        opts: &DriveOptions,
+        cancel: watch::Receiver<bool>,
+        progress: Option<mpsc::UnboundedSender<Progress>>,
+    ) -> Result<RunStatus, EngineError> {
+        let (exec, workflow, opts) = (self.clone(), workflow.clone(), opts.clone());
+        let run_id = run_id.to_string();
+        let task = AbortOnDrop(tokio::spawn(async move {
+            exec.drive_here(&workflow, &run_id, &opts, cancel, progress)
+                .await
+        }));
+        match task.join().await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(EngineError::Stopped(e.to_string())),
+        }
+    }
+
+    async fn drive_here(
         &self,
         workflow: &Workflow,
         run_id: &str,
@@ -383,6 +418,7 @@ impl Executor {
                 .map(|(i, s)| (s.id.clone(), i))
                 .collect(),
             running: HashMap::new(),
+            unsaved: Vec::new(),
             progress,
             cancelling: run.cancel_requested,
         };
@@ -392,6 +428,21 @@ impl Executor {
             let _ = self.store.release_lease(run_id, &opts.owner).await;
         }
         result
+    }
+}
+
+/// A spawned task that is aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn join(mut self) -> Result<T, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -509,6 +560,7 @@ impl<'a> Drive<'a> {
         why: Option<String>,
     ) -> Result<(), EngineError> {
         let why = why.map(|w| self.masker.mask(&w).into_owned());
+        self.flush().await?;
         self.exec
             .store
             .set_step(&StepUpdate {
@@ -755,6 +807,7 @@ impl<'a> Drive<'a> {
                 idempotency_key: format!("{}/{}", self.run_id, step_key(&step.id, Some(i))),
             })
             .collect();
+        self.flush().await?;
         self.exec.store.add_step_runs(&self.run_id, &news).await?;
         // The items are kept in the parent's outputs so that a resumed run sees the same
         // list even if the expression would now evaluate differently.
@@ -940,17 +993,19 @@ impl<'a> Drive<'a> {
             Ok(v) => Some(self.masker.mask_json(v)),
             Err(_) => Some(self.masker.mask_json(&Value::Object(step.with.clone()))),
         };
+        let start = AttemptStart {
+            run_id: self.run_id.clone(),
+            step_key: key.to_string(),
+            attempt,
+            input: masked_input,
+            at: Utc::now(),
+        };
         let attempt_id = self
             .exec
             .store
-            .start_attempt(&AttemptStart {
-                run_id: self.run_id.clone(),
-                step_key: key.to_string(),
-                attempt,
-                input: masked_input,
-                at: Utc::now(),
-            })
+            .finish_and_start(&self.unsaved, &start)
             .await?;
+        self.unsaved.clear();
         if let Some(i) = self.instances.get_mut(key) {
             i.rec.status = StepStatus::Running;
             i.rec.attempts = attempt;
@@ -1098,7 +1153,11 @@ impl<'a> Drive<'a> {
                 }
             }
         }
-        self.exec.store.finish_attempt(&end).await?;
+        if end.approval.is_some() {
+            // The approval row is read back by `settle_waits`: write it now.
+            self.flush().await?;
+            self.exec.store.finish_attempt(&end).await?;
+        }
         if let Some(i) = self.instances.get_mut(&f.key) {
             i.rec.status = end.step_status;
             i.rec.outputs = end.outputs.clone();
@@ -1111,6 +1170,21 @@ impl<'a> Drive<'a> {
                 .and_then(|w| serde_json::from_value(w.clone()).ok());
         }
         self.emit(&f.key, end.step_status, f.attempt, Some(f.elapsed), message);
+        if end.approval.is_none() {
+            self.unsaved.push(end);
+        }
+        Ok(())
+    }
+
+    /// Write the attempt ends held back by [`Drive::finish`]. Called before any other
+    /// write (so the store's order is the order things happened in), before the loop
+    /// waits, and before the run ends. A crash while an end is held re-runs that step
+    /// on resume, as a crash between its action and its write always could: steps run
+    /// at least once, with the same idempotency key.
+    async fn flush(&mut self) -> Result<(), EngineError> {
+        for end in std::mem::take(&mut self.unsaved) {
+            self.exec.store.finish_attempt(&end).await?;
+        }
         Ok(())
     }
 
@@ -1127,6 +1201,7 @@ impl<'a> Drive<'a> {
             return Ok(false);
         }
         let mut changed = false;
+        self.flush().await?;
         let approvals = self.exec.store.approvals(Some(&self.run_id)).await?;
         for inst in waiting {
             let key = inst.rec.step_key.clone();
@@ -1360,6 +1435,7 @@ impl<'a> Drive<'a> {
                     RunStatus::Cancelled => Some("cancelled by user".into()),
                     _ => None,
                 };
+                self.flush().await?;
                 self.exec
                     .store
                     .set_run_status(&self.run_id, status, error.as_deref())
@@ -1379,6 +1455,7 @@ impl<'a> Drive<'a> {
                 let only_waits =
                     nothing_ready && !retry_delays && waits.clone().any(|i| i.rec.wait.is_some());
                 if only_waits && !self.opts.wait {
+                    self.flush().await?;
                     self.exec
                         .store
                         .set_run_status(&self.run_id, RunStatus::Waiting, None)
@@ -1396,6 +1473,8 @@ impl<'a> Drive<'a> {
             if !self.ready().is_empty() && self.running.len() < self.wf.max_parallel.max(1) {
                 sleep_for = Duration::ZERO;
             }
+            // Nothing is held back while the loop waits: a step may run for hours.
+            self.flush().await?;
             tokio::select! {
                 Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
                     match joined {
@@ -1419,6 +1498,7 @@ impl<'a> Drive<'a> {
 
     async fn begin_cancel(&mut self, tasks: &mut JoinSet<Finished>) -> Result<(), EngineError> {
         self.cancelling = true;
+        self.flush().await?;
         self.exec
             .store
             .append_event(&self.run_id, None, "cancelling", &json!({}))
