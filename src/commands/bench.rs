@@ -34,29 +34,13 @@ pub async fn bench(shape: &str, _g: &Globals) -> CmdResult {
             Ok(ExitCode::SUCCESS)
         }
         "a" => {
-            run_shape(
-                "A: chain of 100 no-op steps",
-                &chain(100, "log", r#"{ message: "step" }"#),
-                100,
-                None,
-            )
-            .await
+            let wf = chain(100, "log", r#"{ message: "step" }"#);
+            run_shape("A: chain of 100 no-op steps", &wf, 100, false).await
         }
-        "b" => run_shape("B: 1 → 500 parallel no-op steps → 1", &fan(500), 502, None).await,
+        "b" => run_shape("B: 1 → 500 parallel no-op steps → 1", &fan(500), 502, false).await,
         "c" => {
-            // Two baselines: `true` itself, as the target is stated, and `sh -c true`,
-            // which is what a shell step runs, to separate engine cost from the shell's.
-            let baseline = (
-                bare_spawn_loop(100, &["true"])?,
-                bare_spawn_loop(100, &["sh", "-c", "true"])?,
-            );
-            run_shape(
-                "C: chain of 100 shell steps running `true`",
-                &chain(100, "shell", r#"{ run: "true" }"#),
-                100,
-                Some(baseline),
-            )
-            .await
+            let wf = chain(100, "shell", r#"{ run: "true" }"#);
+            run_shape("C: chain of 100 shell steps running `true`", &wf, 100, true).await
         }
         "d" => validate_shape(),
         other => Err(Failure::usage(format!(
@@ -108,17 +92,23 @@ fn bare_spawn_loop(n: usize, argv: &[&str]) -> Result<Duration, Failure> {
         std::process::Command::new(argv[0])
             .args(&argv[1..])
             .status()
-            .map_err(|e| Failure::failed(format!("cannot spawn `true`: {e}")))?;
+            .map_err(|e| Failure::failed(format!("cannot spawn `{}`: {e}", argv[0])))?;
     }
     Ok(start.elapsed())
 }
 
-async fn run_shape(
-    title: &str,
-    yaml: &str,
-    steps: usize,
-    baseline: Option<(Duration, Duration)>,
-) -> CmdResult {
+/// Rounds per shape. Each round runs the workflow once (and, for C, the bare loops
+/// right before it), and the median round is reported: on a shared machine a
+/// neighbour's burst lands on one round, not on the figure.
+const ROUNDS: usize = 7;
+
+/// The median of `values`, which must not be empty.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+async fn run_shape(title: &str, yaml: &str, steps: usize, with_baseline: bool) -> CmdResult {
     let dir = tempdir()?;
     let db = dir.join("bench.db");
     let registry = medic_actions::registry();
@@ -126,44 +116,65 @@ async fn run_shape(
         .map_err(|d| Failure::failed(format!("bench workflow invalid: {d:?}")))?;
     let store = Store::connect(db.to_str().unwrap_or("bench.db")).await?;
     let exec = Executor::new(store.clone(), registry);
-    let (_tx, rx) = watch::channel(false);
     let opts = DriveOptions {
         base_dir: dir.clone(),
         ..super::drive_options()
     };
-    let start = Instant::now();
-    let run_id = create_run(
-        &store,
-        &wf,
-        serde_json::Map::new(),
-        serde_json::json!({"kind": "bench"}),
-    )
-    .await
-    .map_err(|e| Failure::failed(e.to_string()))?;
-    let status = exec
-        .drive(&wf, &run_id, &opts, rx, None)
+    let (mut totals, mut bare, mut bare_sh, mut ratios) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..ROUNDS {
+        // Two baselines for C: `true` itself, as the target is stated, and `sh -c
+        // true`, the shell a step would start if it could not run `true` directly.
+        let baseline = if with_baseline {
+            Some((
+                bare_spawn_loop(steps, &["true"])?,
+                bare_spawn_loop(steps, &["sh", "-c", "true"])?,
+            ))
+        } else {
+            None
+        };
+        let (_tx, rx) = watch::channel(false);
+        let start = Instant::now();
+        let run_id = create_run(
+            &store,
+            &wf,
+            serde_json::Map::new(),
+            serde_json::json!({"kind": "bench"}),
+        )
         .await
         .map_err(|e| Failure::failed(e.to_string()))?;
-    let total = start.elapsed();
+        let status = exec
+            .drive(&wf, &run_id, &opts, rx, None)
+            .await
+            .map_err(|e| Failure::failed(e.to_string()))?;
+        let total = start.elapsed().as_secs_f64() * 1e3;
+        if status.as_str() != "succeeded" {
+            return Err(Failure::failed(format!(
+                "bench run ended {}",
+                status.as_str()
+            )));
+        }
+        totals.push(total);
+        if let Some((t, sh)) = baseline {
+            let (t, sh) = (t.as_secs_f64() * 1e3, sh.as_secs_f64() * 1e3);
+            ratios.push(total / t);
+            bare.push(t);
+            bare_sh.push(sh);
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
-    println!("{title}");
-    println!("  status            {}", status.as_str());
-    println!("  total             {:.1} ms", total.as_secs_f64() * 1e3);
-    println!(
-        "  per durable step  {:.3} ms",
-        total.as_secs_f64() * 1e3 / steps as f64
-    );
-    if let Some((bare, sh)) = baseline {
-        let ratio = |b: Duration| total.as_secs_f64() / b.as_secs_f64();
+    let total = median(totals.clone());
+    println!("{title} (median of {ROUNDS} rounds)");
+    println!("  total             {total:.1} ms");
+    println!("  per durable step  {:.3} ms", total / steps as f64);
+    if with_baseline {
+        println!("  bare `true` loop  {:.1} ms", median(bare));
+        println!("  bare `sh -c true` {:.1} ms", median(bare_sh));
+        let (lo, hi) = ratios
+            .iter()
+            .fold((f64::MAX, 0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
         println!(
-            "  bare `true` loop  {:.1} ms  (ratio {:.2}×)",
-            bare.as_secs_f64() * 1e3,
-            ratio(bare)
-        );
-        println!(
-            "  bare `sh -c true` {:.1} ms  (ratio {:.2}×)",
-            sh.as_secs_f64() * 1e3,
-            ratio(sh)
+            "  ratio to `true`   {:.2}× (rounds from {lo:.2}× to {hi:.2}×)",
+            median(ratios)
         );
     }
     if let Some(p) = peak_rss_mib() {
