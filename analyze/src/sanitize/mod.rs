@@ -124,14 +124,21 @@ impl SanitizeReport {
 
 struct CompiledRule {
     spec: RuleSpec,
-    regex: OnceLock<Option<Regex>>,
+    regex: OnceLock<Option<regex::bytes::Regex>>,
 }
 
 impl CompiledRule {
-    fn regex(&self) -> Option<&Regex> {
+    /// The rule's regex, compiled on first use. Built-in rules are compiled with
+    /// ASCII classes (`\w`, `\d`, `\s`, `\b`, case folding) on bytes: the secrets
+    /// they describe are ASCII, and Unicode classes under bounded repetitions
+    /// (`[\w.-]{0,25}`) made each compiled rule several MiB, most of the
+    /// sanitizer's memory. Custom patterns keep the Unicode meaning their authors
+    /// wrote them with.
+    fn regex(&self) -> Option<&regex::bytes::Regex> {
         self.regex
             .get_or_init(|| {
-                RegexBuilder::new(&self.spec.pattern)
+                regex::bytes::RegexBuilder::new(&self.spec.pattern)
+                    .unicode(!self.spec.ascii)
                     .size_limit(1 << 23)
                     .dfa_size_limit(1 << 23)
                     .build()
@@ -194,6 +201,7 @@ impl RuleSet {
                 validate: Validator::None,
                 exact_case: false,
                 precheck: rules::Precheck::None,
+                ascii: false,
             });
         }
         let allow = config
@@ -519,10 +527,13 @@ impl Sanitizer {
                 let idx = word_index as u32 * 64 + bit;
                 let rule = &rules.rules[idx as usize];
                 let Some(regex) = rule.regex() else { continue };
-                for caps in regex.captures_iter(line) {
+                for caps in regex.captures_iter(line.as_bytes()) {
                     let whole = caps.get(0).expect("group 0 always matches");
                     let secret = caps.iter().skip(1).flatten().next().unwrap_or(whole);
-                    let (start, end) = (secret.start(), secret.end());
+                    // An ASCII rule's class such as `[^\s"]{8,64}` can end (or
+                    // start) inside a multi-byte character: widen the span to whole
+                    // characters, so that nothing of the secret stays.
+                    let (start, end) = char_span(line, secret.start(), secret.end());
                     if start == end {
                         continue;
                     }
@@ -533,7 +544,9 @@ impl Sanitizer {
                     if !accept(&rule.spec, value, &rules.allow) {
                         continue;
                     }
-                    if Some(idx) == rules.private_key_rule && !whole.as_str().contains("-----END") {
+                    if Some(idx) == rules.private_key_rule
+                        && memchr::memmem::find(whole.as_bytes(), b"-----END").is_none()
+                    {
                         self.in_private_key = true;
                     }
                     self.spans.push(Span {
@@ -626,6 +639,17 @@ impl Sanitizer {
         self.report.lines_changed += 1;
         out
     }
+}
+
+/// The smallest span of whole characters that covers bytes `start..end`.
+fn char_span(line: &str, mut start: usize, mut end: usize) -> (usize, usize) {
+    while !line.is_char_boundary(start) {
+        start -= 1;
+    }
+    while !line.is_char_boundary(end) {
+        end += 1;
+    }
+    (start, end)
 }
 
 /// Byte ranges of redaction markers already in the line: never redacted again.
