@@ -151,17 +151,24 @@ impl CompiledRule {
 /// The compiled rule set: immutable and shared between sanitizers.
 pub struct RuleSet {
     rules: Vec<CompiledRule>,
-    /// Case-insensitive keywords.
+    /// Every keyword, lower-cased, in one automaton matched in any case: one
+    /// walk over a line finds them all.
     prefilter: AhoCorasick,
-    /// For each keyword of the prefilter, the rules it enables.
-    keyword_rules: Vec<Vec<u32>>,
-    /// Case-sensitive keywords (short prefixes such as `SK`, `AKIA`).
-    exact_prefilter: AhoCorasick,
-    exact_keyword_rules: Vec<Vec<u32>>,
+    /// For each word of the prefilter, what finding it enables.
+    keywords: Vec<Keyword>,
     /// Rules without keywords (custom ones only): run on every line.
     always: Vec<u32>,
     allow: Vec<Regex>,
     private_key_rule: Option<u32>,
+}
+
+/// What one keyword of the prefilter enables.
+#[derive(Debug, Default)]
+struct Keyword {
+    /// Rules enabled in any case.
+    rules: Vec<u32>,
+    /// Rules enabled only by one exact spelling (`SK`, not `sk`).
+    exact: Vec<(String, Vec<u32>)>,
 }
 
 impl std::fmt::Debug for RuleSet {
@@ -227,10 +234,8 @@ impl RuleSet {
     }
 
     fn from_specs(specs: Vec<RuleSpec>, allow: Vec<Regex>) -> RuleSet {
-        let mut keywords: Vec<String> = Vec::new();
-        let mut keyword_rules: Vec<Vec<u32>> = Vec::new();
-        let mut exact_keywords: Vec<String> = Vec::new();
-        let mut exact_keyword_rules: Vec<Vec<u32>> = Vec::new();
+        let mut words: Vec<String> = Vec::new();
+        let mut keywords: Vec<Keyword> = Vec::new();
         let mut always = Vec::new();
         let mut private_key_rule = None;
         for (i, spec) in specs.iter().enumerate() {
@@ -241,54 +246,47 @@ impl RuleSet {
             if spec.keywords.is_empty() {
                 always.push(i);
             }
-            let (words, rules_of) = if spec.exact_case {
-                (&mut exact_keywords, &mut exact_keyword_rules)
-            } else {
-                (&mut keywords, &mut keyword_rules)
-            };
             for k in &spec.keywords {
-                match words.iter().position(|x| x == k) {
-                    Some(p) => rules_of[p].push(i),
+                let lower = k.to_ascii_lowercase();
+                let p = match words.iter().position(|w| *w == lower) {
+                    Some(p) => p,
                     None => {
-                        words.push(k.clone());
-                        rules_of.push(vec![i]);
+                        words.push(lower);
+                        keywords.push(Keyword::default());
+                        words.len() - 1
                     }
+                };
+                let rules = if spec.exact_case {
+                    let spellings = &mut keywords[p].exact;
+                    match spellings
+                        .iter()
+                        .position(|(w, _)| w.as_bytes() == k.as_bytes())
+                    {
+                        Some(e) => &mut spellings[e].1,
+                        None => {
+                            spellings.push((k.clone(), Vec::new()));
+                            &mut spellings.last_mut().expect("just pushed").1
+                        }
+                    }
+                } else {
+                    &mut keywords[p].rules
+                };
+                if !rules.contains(&i) {
+                    rules.push(i);
                 }
             }
         }
-        // A full DFA: overlapping search cannot use the fast literal prefilters,
-        // so one table lookup per byte is what keeps the gate cheap.
+        // A full DFA walked once per line (overlapping: every keyword counts, a
+        // short one must not hide a longer one). The case-sensitive prefixes
+        // (`AKIA`, `SK`) are in it too, lower-cased, and their case is checked
+        // where they are found: a second, case-sensitive scan of every line cost
+        // almost as much as the first.
         let prefilter = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .kind(Some(AhoCorasickKind::DFA))
             .match_kind(MatchKind::Standard)
-            .build(&keywords)
+            .build(&words)
             .expect("keywords are plain literals");
-        // The case-sensitive prefixes are few, so a leftmost-longest search can use
-        // the SIMD literal prefilter; it is restarted one byte after each match
-        // start, so every position where a keyword starts is seen, and the
-        // longest keyword found there stands for the shorter ones that are its
-        // prefixes (they start there too).
-        let exact_prefilter = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&exact_keywords)
-            .expect("keywords are plain literals");
-        let exact_keyword_rules: Vec<Vec<u32>> = exact_keywords
-            .iter()
-            .map(|k| {
-                let mut rules: Vec<u32> = Vec::new();
-                for (other, of) in exact_keywords.iter().zip(&exact_keyword_rules) {
-                    if k.starts_with(other.as_str()) {
-                        for &r in of {
-                            if !rules.contains(&r) {
-                                rules.push(r);
-                            }
-                        }
-                    }
-                }
-                rules
-            })
-            .collect();
         RuleSet {
             rules: specs
                 .into_iter()
@@ -298,27 +296,29 @@ impl RuleSet {
                 })
                 .collect(),
             prefilter,
-            keyword_rules,
-            exact_prefilter,
-            exact_keyword_rules,
+            keywords,
             always,
             allow,
             private_key_rule,
         }
     }
 
-    /// Calls `hit` with each rule that a case-sensitive keyword in `line` enables
-    /// (a rule may come more than once).
-    fn exact_keyword_hits(&self, line: &str, mut hit: impl FnMut(u32)) {
-        let mut at = 0;
-        while let Some(m) = self
-            .exact_prefilter
-            .find(aho_corasick::Input::new(line).range(at..))
-        {
-            for &r in &self.exact_keyword_rules[m.pattern().as_usize()] {
+    /// Calls `hit` with each rule that a keyword in `line` enables (a rule may
+    /// come more than once).
+    fn keyword_hits(&self, line: &str, mut hit: impl FnMut(u32)) {
+        for m in self.prefilter.find_overlapping_iter(line) {
+            let keyword = &self.keywords[m.pattern().as_usize()];
+            for &r in &keyword.rules {
                 hit(r);
             }
-            at = m.start() + 1;
+            let found = &line.as_bytes()[m.range()];
+            for (spelling, rules) in &keyword.exact {
+                if spelling.as_bytes() == found {
+                    for &r in rules {
+                        hit(r);
+                    }
+                }
+            }
         }
     }
 
@@ -491,21 +491,7 @@ impl Sanitizer {
             *w = 0;
         }
         let mut any = false;
-        // Most lines hold no keyword: a plain search stops at the first one and is
-        // cheaper per byte than the overlapping search that collects them all.
-        // (Not so for the short case-sensitive prefixes, which most lines hold.)
-        let keywords = rules.prefilter.is_match(line);
-        for m in keywords
-            .then(|| rules.prefilter.find_overlapping_iter(line))
-            .into_iter()
-            .flatten()
-        {
-            for &r in &rules.keyword_rules[m.pattern().as_usize()] {
-                self.candidates[(r / 64) as usize] |= 1 << (r % 64);
-                any = true;
-            }
-        }
-        rules.exact_keyword_hits(line, |r| {
+        rules.keyword_hits(line, |r| {
             self.candidates[(r / 64) as usize] |= 1 << (r % 64);
             any = true;
         });
@@ -1109,47 +1095,65 @@ mod tests {
         }
     }
 
-    /// The restarted leftmost-longest search enables the same rules as an
-    /// overlapping search over the case-sensitive keywords would.
+    /// The one walk enables the same rules as two overlapping searches would:
+    /// the keywords in any case, and the case-sensitive ones in their case.
     #[test]
-    fn exact_keywords_are_all_seen() {
+    fn keywords_are_all_seen_in_their_case() {
         let specs = rules::builtin();
-        let mut words: Vec<String> = Vec::new();
-        let mut rules_of: Vec<Vec<u32>> = Vec::new();
-        for (i, spec) in specs.iter().enumerate().filter(|(_, s)| s.exact_case) {
+        let mut words: [Vec<String>; 2] = [Vec::new(), Vec::new()];
+        let mut rules_of: [Vec<Vec<u32>>; 2] = [Vec::new(), Vec::new()];
+        for (i, spec) in specs.iter().enumerate() {
+            let e = usize::from(spec.exact_case);
             for k in &spec.keywords {
-                match words.iter().position(|w| w == k) {
-                    Some(p) => rules_of[p].push(i as u32),
+                match words[e].iter().position(|w| w == k) {
+                    Some(p) => rules_of[e][p].push(i as u32),
                     None => {
-                        words.push(k.clone());
-                        rules_of.push(vec![i as u32]);
+                        words[e].push(k.clone());
+                        rules_of[e].push(vec![i as u32]);
                     }
                 }
             }
         }
-        let overlapping = AhoCorasick::new(&words).unwrap();
+        let any_case = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .build(&words[0])
+            .unwrap();
+        let exact = AhoCorasick::new(&words[1]).unwrap();
         let set = RuleSet::builtin();
         let mut seed = 0x9e37_79b9_u32;
-        for _ in 0..3000 {
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for _ in 0..5000 {
             let mut line = String::new();
-            for _ in 0..(seed % 9) {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                let w = &words[seed as usize % words.len()];
-                // Whole keywords, their halves and glue, so that keywords overlap.
-                match seed % 3 {
-                    0 => line.push_str(w),
-                    1 => line.push_str(&w[..w.len() / 2 + 1]),
-                    _ => line.push_str(" x"),
-                }
+            for _ in 0..(next() % 9) {
+                let r = next();
+                let list = &words[(r % 3 == 0) as usize];
+                let w = &list[(r >> 8) as usize % list.len()];
+                // Whole keywords, their halves and glue, some in the other case,
+                // so that keywords overlap and case matters.
+                let piece = match r % 5 {
+                    0 | 1 => w.clone(),
+                    2 => w[..w.len() / 2 + 1].to_string(),
+                    3 => w.to_ascii_uppercase(),
+                    _ => " x".to_string(),
+                };
+                line.push_str(&piece);
             }
-            let mut expected: Vec<u32> = overlapping
+            let mut expected: Vec<u32> = any_case
                 .find_overlapping_iter(&line)
-                .flat_map(|m| rules_of[m.pattern().as_usize()].clone())
+                .flat_map(|m| rules_of[0][m.pattern().as_usize()].clone())
+                .chain(
+                    exact
+                        .find_overlapping_iter(&line)
+                        .flat_map(|m| rules_of[1][m.pattern().as_usize()].clone()),
+                )
                 .collect();
             let mut found = Vec::new();
-            set.exact_keyword_hits(&line, |r| found.push(r));
+            set.keyword_hits(&line, |r| found.push(r));
             for v in [&mut expected, &mut found] {
                 v.sort_unstable();
                 v.dedup();
