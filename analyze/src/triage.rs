@@ -786,54 +786,56 @@ struct Hits {
     verdict: bool,
 }
 
-/// One Aho-Corasick scan (any case) over the literals that every
+/// One keyword scan ([`crate::keywords`], any case) over the literals that every
 /// signal, tool pattern and the verdict need (derived from the patterns by
 /// [`crate::literals`]). Before it, the whole signal table ran as a regex set on
 /// the two thirds of all lines that held a hand-listed trigger word.
 struct Gate {
-    words: aho_corasick::AhoCorasick,
+    words: crate::keywords::KeywordDfa,
     /// For each word, what it stands for.
     hits: Vec<Hits>,
+    /// What the empty word stands for: it is in every line.
+    everywhere: Hits,
 }
 
 impl Gate {
     fn build(entries: Vec<(Vec<u8>, Hits)>) -> Gate {
         let mut words: Vec<Vec<u8>> = Vec::new();
         let mut hits: Vec<Hits> = Vec::new();
+        let mut everywhere = Hits::default();
         for (word, h) in entries {
+            if word.is_empty() {
+                everywhere.merge(&h);
+                continue;
+            }
             match words.iter().position(|w| *w == word) {
-                Some(i) => {
-                    hits[i].signals |= h.signals;
-                    hits[i].tools |= h.tools;
-                    hits[i].verdict |= h.verdict;
-                }
+                Some(i) => hits[i].merge(&h),
                 None => {
                     words.push(word);
                     hits.push(h);
                 }
             }
         }
-        // A full DFA: overlapping search (every word counts, a short one must not
-        // hide a longer one) cannot use the literal prefilters, so one table
-        // lookup per byte is what keeps the scan cheap.
-        let words = aho_corasick::AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-            .match_kind(aho_corasick::MatchKind::Standard)
-            .build(&words)
-            .expect("gate words are literals");
-        Gate { words, hits }
+        Gate {
+            words: crate::keywords::KeywordDfa::new(&words),
+            hits,
+            everywhere,
+        }
     }
 
     fn scan(&self, text: &str) -> Hits {
-        let mut out = Hits::default();
-        for m in self.words.find_overlapping_iter(text) {
-            let h = &self.hits[m.pattern().as_usize()];
-            out.signals |= h.signals;
-            out.tools |= h.tools;
-            out.verdict |= h.verdict;
-        }
+        let mut out = self.everywhere;
+        self.words
+            .scan(text.as_bytes(), |w, _| out.merge(&self.hits[w as usize]));
         out
+    }
+}
+
+impl Hits {
+    fn merge(&mut self, other: &Hits) {
+        self.signals |= other.signals;
+        self.tools |= other.tools;
+        self.verdict |= other.verdict;
     }
 }
 

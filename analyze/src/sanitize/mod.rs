@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 use std::sync::{Arc, OnceLock};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use crate::keywords::KeywordDfa;
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -153,7 +153,7 @@ pub struct RuleSet {
     rules: Vec<CompiledRule>,
     /// Every keyword, lower-cased, in one automaton matched in any case: one
     /// walk over a line finds them all.
-    prefilter: AhoCorasick,
+    prefilter: KeywordDfa,
     /// For each word of the prefilter, what finding it enables.
     keywords: Vec<Keyword>,
     /// Rules without keywords (custom ones only): run on every line.
@@ -165,6 +165,8 @@ pub struct RuleSet {
 /// What one keyword of the prefilter enables.
 #[derive(Debug, Default)]
 struct Keyword {
+    /// Its length in bytes.
+    len: usize,
     /// Rules enabled in any case.
     rules: Vec<u32>,
     /// Rules enabled only by one exact spelling (`SK`, not `sk`).
@@ -251,8 +253,11 @@ impl RuleSet {
                 let p = match words.iter().position(|w| *w == lower) {
                     Some(p) => p,
                     None => {
+                        keywords.push(Keyword {
+                            len: lower.len(),
+                            ..Keyword::default()
+                        });
                         words.push(lower);
-                        keywords.push(Keyword::default());
                         words.len() - 1
                     }
                 };
@@ -276,17 +281,11 @@ impl RuleSet {
                 }
             }
         }
-        // A full DFA walked once per line (overlapping: every keyword counts, a
-        // short one must not hide a longer one). The case-sensitive prefixes
-        // (`AKIA`, `SK`) are in it too, lower-cased, and their case is checked
-        // where they are found: a second, case-sensitive scan of every line cost
-        // almost as much as the first.
-        let prefilter = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .kind(Some(AhoCorasickKind::DFA))
-            .match_kind(MatchKind::Standard)
-            .build(&words)
-            .expect("keywords are plain literals");
+        // One walk per line finds every keyword (a short one must not hide a
+        // longer one). The case-sensitive prefixes (`AKIA`, `SK`) are in it too,
+        // lower-cased, and their case is checked where they are found: a second,
+        // case-sensitive scan of every line cost almost as much as the first.
+        let prefilter = KeywordDfa::new(&words);
         RuleSet {
             rules: specs
                 .into_iter()
@@ -306,12 +305,12 @@ impl RuleSet {
     /// Calls `hit` with each rule that a keyword in `line` enables (a rule may
     /// come more than once).
     fn keyword_hits(&self, line: &str, mut hit: impl FnMut(u32)) {
-        for m in self.prefilter.find_overlapping_iter(line) {
-            let keyword = &self.keywords[m.pattern().as_usize()];
+        self.prefilter.scan(line.as_bytes(), |w, end| {
+            let keyword = &self.keywords[w as usize];
             for &r in &keyword.rules {
                 hit(r);
             }
-            let found = &line.as_bytes()[m.range()];
+            let found = &line.as_bytes()[end - keyword.len..end];
             for (spelling, rules) in &keyword.exact {
                 if spelling.as_bytes() == found {
                     for &r in rules {
@@ -319,7 +318,7 @@ impl RuleSet {
                     }
                 }
             }
-        }
+        });
     }
 
     /// Number of rules (built-in and custom).
@@ -951,6 +950,7 @@ fn looks_like_key_body(line: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
 
     fn clean(s: &str) -> String {
         Sanitizer::default().sanitize_text(s)
