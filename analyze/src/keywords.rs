@@ -5,10 +5,12 @@
 //! scan, and on ordinary lines the scans were most of the time spent. An
 //! Aho-Corasick DFA costs one dependent table load per byte; that latency, not the
 //! table's size, bounds it (shrinking the table did not make it faster). So this
-//! DFA walks a long line as two halves at once: the two chains of loads overlap
-//! in the CPU, and a line costs little more than half a walk. The halves overlap
-//! by the longest keyword, so every occurrence lies wholly in one of them; one
-//! that lies in both is reported twice, which callers that collect sets ignore.
+//! DFA walks a long line as two or four pieces at once: the chains of loads
+//! overlap in the CPU, and a line costs little more than one piece's walk. The
+//! pieces overlap by the longest keyword prefix walked (16 bytes; the rest of a
+//! longer keyword is compared where its prefix ends), so every occurrence lies
+//! wholly in one of them; one that lies in two is reported twice, which callers
+//! that collect sets ignore.
 //!
 //! It is built for that use only (no leftmost semantics, no match positions
 //! beyond the end): a gate whose caller then runs the exact check.
@@ -39,9 +41,10 @@ pub(crate) struct KeywordDfa {
 /// tails cheap to compare.
 const PREFIX: usize = 16;
 
-/// Lines shorter than this are walked in one piece: the halves' overlap and
-/// the second walk's set-up would cost more than they save.
-const SPLIT_AT: usize = 64;
+/// Lines shorter than this are walked in one piece, longer ones as two walks,
+/// and from twice this as four: below that the walks' overlap and set-up would
+/// cost more than they save.
+const LANE_BYTES: usize = 64;
 
 impl KeywordDfa {
     /// A DFA over `words` (matched in any ASCII case). Word `i` is reported as
@@ -176,42 +179,96 @@ impl KeywordDfa {
     /// the byte after it). An occurrence may be reported twice.
     #[inline]
     pub(crate) fn scan(&self, text: &[u8], mut hit: impl FnMut(u32, usize)) {
-        if text.len() < SPLIT_AT.max(4 * self.max_len) {
+        if text.len() >= 2 * LANE_BYTES
+            && let Some(starts) = self.lanes::<4>(text.len())
+        {
+            self.walk_lanes(text, starts, &mut hit);
+        } else if text.len() >= LANE_BYTES
+            && let Some(starts) = self.lanes::<2>(text.len())
+        {
+            self.walk_lanes(text, starts, &mut hit);
+        } else {
             self.walk(text, &mut hit);
-            return;
         }
-        // Two halves walked together; the first runs on past the middle by the
-        // longest keyword less one byte, so an occurrence that starts before the
-        // middle ends inside it.
-        let mid = text.len() / 2;
-        let a_end = mid + self.max_len - 1;
-        let second = &text[mid..];
-        let (trans, classes) = (&self.trans[..], &self.classes);
-        let (mut a, mut b) = (0u32, 0u32);
-        let both = second.len().min(a_end);
-        for (i, (&x, &y)) in text[..both].iter().zip(&second[..both]).enumerate() {
-            a = trans[a as usize + classes[x as usize] as usize];
-            b = trans[b as usize + classes[y as usize] as usize];
-            if a >= self.first_match {
-                self.report(text, a, i + 1, &mut hit);
-            }
-            if b >= self.first_match {
-                self.report(text, b, mid + i + 1, &mut hit);
-            }
+    }
+
+    /// Where each of `N` walks of equal length starts, and that length, so that
+    /// every occurrence lies wholly in one walk: walk k starts at k·c (the last
+    /// one ends at the end) and runs on past the next start by the longest
+    /// prefix less one byte. `None` when the line is too short for `N` walks.
+    fn lanes<const N: usize>(&self, len: usize) -> Option<([usize; N], usize)> {
+        let chunk = len.div_ceil(N);
+        let steps = chunk + self.max_len.max(1) - 1;
+        let mut starts = [0; N];
+        for (k, s) in starts.iter_mut().enumerate() {
+            *s = k * chunk;
         }
-        // What is left of either walk: the first half runs on past the second's
-        // length when the overlap is long; the second is one byte longer when the
-        // length is odd and the overlap short.
-        for (i, &x) in text.iter().enumerate().take(a_end).skip(both) {
-            a = trans[a as usize + classes[x as usize] as usize];
-            if a >= self.first_match {
-                self.report(text, a, i + 1, &mut hit);
+        // The last walk ends at the end of the line (it may start before its
+        // chunk: what it walks twice is reported twice at most).
+        starts[N - 1] = len.checked_sub(steps)?;
+        // The others must not run past the end.
+        (starts[N - 2] + steps <= len).then_some((starts, steps))
+    }
+
+    /// `N` walks in step, so that their chains of table loads overlap. The
+    /// states are checked together; a match is rare enough to leave the loop
+    /// for. (Two and four walks are written out: zipped iterators keep the
+    /// loop free of bounds checks and the states in registers, which made it
+    /// twice as fast as a loop over arrays.)
+    fn walk_lanes<const N: usize>(
+        &self,
+        text: &[u8],
+        (starts, steps): ([usize; N], usize),
+        hit: &mut impl FnMut(u32, usize),
+    ) {
+        let (trans, classes, first_match) = (&self.trans[..], &self.classes, self.first_match);
+        let lane = |k: usize| &text[starts[k]..starts[k] + steps];
+        let step = |s: u32, x: u8| trans[s as usize + classes[x as usize] as usize];
+        match N {
+            2 => {
+                let (mut a, mut b) = (0u32, 0u32);
+                for (i, (&x, &y)) in lane(0).iter().zip(lane(1)).enumerate() {
+                    a = step(a, x);
+                    b = step(b, y);
+                    if (a >= first_match) | (b >= first_match) {
+                        self.report_lanes(text, &starts[..2], [a, b, 0, 0], i, hit);
+                    }
+                }
             }
+            4 => {
+                let (mut a, mut b, mut c, mut d) = (0u32, 0u32, 0u32, 0u32);
+                let pairs = lane(0).iter().zip(lane(1)).zip(lane(2).iter().zip(lane(3)));
+                for (i, ((&w, &x), (&y, &z))) in pairs.enumerate() {
+                    a = step(a, w);
+                    b = step(b, x);
+                    c = step(c, y);
+                    d = step(d, z);
+                    if (a >= first_match)
+                        | (b >= first_match)
+                        | (c >= first_match)
+                        | (d >= first_match)
+                    {
+                        self.report_lanes(text, &starts, [a, b, c, d], i, hit);
+                    }
+                }
+            }
+            _ => unreachable!("two or four walks"),
         }
-        for (i, &y) in second.iter().enumerate().skip(both) {
-            b = trans[b as usize + classes[y as usize] as usize];
-            if b >= self.first_match {
-                self.report(text, b, mid + i + 1, &mut hit);
+    }
+
+    /// The matches of walks in step at step `i`.
+    #[inline(never)]
+    fn report_lanes(
+        &self,
+        text: &[u8],
+        starts: &[usize],
+        states: [u32; 4],
+        i: usize,
+        hit: &mut impl FnMut(u32, usize),
+    ) {
+        for (&start, &state) in starts.iter().zip(&states) {
+            if state >= self.first_match {
+                self.report(text, state, start + i + 1, hit);
             }
         }
     }

@@ -858,14 +858,13 @@ fn dotted_quads(line: &str, from: usize, mut found: impl FnMut(usize, usize)) {
 fn quad_at(b: &[u8], mut i: usize) -> Option<usize> {
     for k in 0..4 {
         let run = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-        let octet = match &b[i..i + run] {
-            [_] => true,
-            [b'1'..=b'9', _] => true,
-            [b'1', _, _] => true,
-            [b'2', b'0'..=b'4', _] => true,
-            [b'2', b'5', b'0'..=b'5'] => true,
-            _ => false,
-        };
+        let octet = matches!(
+            &b[i..i + run],
+            [_] | [b'1'..=b'9', _]
+                | [b'1', _, _]
+                | [b'2', b'0'..=b'4', _]
+                | [b'2', b'5', b'0'..=b'5']
+        );
         if !octet {
             return None;
         }
