@@ -442,11 +442,18 @@ impl Sanitizer {
         mut out: W,
     ) -> io::Result<()> {
         let mut splitter = LineSplitter::new(input, 1 << 20);
-        while let Some(piece) = splitter.next_piece()? {
-            let clean = self.sanitize_line(&piece.text);
-            out.write_all(clean.as_bytes())?;
-            if piece.newline {
-                out.write_all(b"\n")?;
+        loop {
+            let written = splitter.with_next_piece(|text, _, newline| {
+                let clean = self.sanitize_line(text);
+                out.write_all(clean.as_bytes())?;
+                if newline {
+                    out.write_all(b"\n")?;
+                }
+                io::Result::Ok(())
+            })?;
+            match written {
+                Some(result) => result?,
+                None => break,
             }
         }
         out.flush()
