@@ -273,6 +273,9 @@ impl KeywordDfa {
         }
     }
 
+    // Not inlined: inside a caller's large function the loop lost its
+    // registers to the caller's and reloaded the table from the stack per byte.
+    #[inline(never)]
     fn walk(&self, text: &[u8], hit: &mut impl FnMut(u32, usize)) {
         let mut s = 0u32;
         for (i, &x) in text.iter().enumerate() {

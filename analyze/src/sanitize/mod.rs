@@ -492,7 +492,9 @@ impl Sanitizer {
     }
 
     fn find_rule_spans(&mut self, line: &str) {
-        let rules = Arc::clone(&self.rules);
+        // Borrowed, not cloned: an Arc clone per line is two atomic operations,
+        // measurable at ten million lines.
+        let rules: &RuleSet = &self.rules;
         for w in self.candidates.iter_mut() {
             *w = 0;
         }
