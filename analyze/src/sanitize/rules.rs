@@ -939,11 +939,13 @@ pub fn builtin() -> Vec<RuleSpec> {
         "nrak-",
         "[A-Z0-9]{27}",
     ));
-    r.push(prefixed(
+    // Keywords `nrii-`/`nriq-` rather than `nri`, which is in one CI log line in
+    // twenty (`enrich`, `unring`) while the prefix always has the dash.
+    r.push(spec(
         "new-relic-insights-key",
-        "NRI[IQ]-",
-        "nri",
-        "[A-Za-z0-9_-]{32}",
+        &["nrii-", "nriq-"],
+        r"\b(?:NRI[IQ]-)[A-Za-z0-9_-]{32}(?:\b|$)",
+        0.0,
     ));
     r.push(prefixed(
         "new-relic-browser-key",
