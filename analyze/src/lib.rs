@@ -18,6 +18,7 @@ pub mod fetch;
 pub mod fingerprint;
 #[cfg(feature = "http")]
 pub mod http;
+mod keywords;
 pub mod lines;
 mod literals;
 #[cfg(feature = "http")]

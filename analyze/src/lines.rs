@@ -72,6 +72,43 @@ impl<R: BufRead> LineSplitter<R> {
         }
     }
 
+    /// Like [`LineSplitter::next_piece`], but lends the piece to `f` (its text,
+    /// whether it ends its line, whether a `\n` ended it) instead of
+    /// allocating it. A line that lies whole in the reader's buffer (nearly
+    /// every line) is neither copied nor allocated when it is valid UTF-8.
+    pub fn with_next_piece<T>(
+        &mut self,
+        f: impl FnOnce(&str, bool, bool) -> T,
+    ) -> io::Result<Option<T>> {
+        if self.done {
+            return Ok(None);
+        }
+        if self.buf.is_empty() {
+            let available = loop {
+                match self.inner.fill_buf() {
+                    Ok(b) => break b,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            let window = &available[..available.len().min(self.max_piece)];
+            if let Some(pos) = memchr::memchr(b'\n', window) {
+                let line = &window[..pos];
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let out = match std::str::from_utf8(line) {
+                    Ok(text) => f(text, true, true),
+                    Err(_) => f(&String::from_utf8_lossy(line), true, true),
+                };
+                self.inner.consume(pos + 1);
+                return Ok(Some(out));
+            }
+        }
+        // A line across buffer refills, or cut for length, or the last one.
+        Ok(self
+            .next_piece()?
+            .map(|p| f(&p.text, p.ends_line, p.newline)))
+    }
+
     fn piece(&mut self, ends_line: bool, newline: bool) -> Piece {
         if ends_line && self.buf.last() == Some(&b'\r') {
             self.buf.pop();
@@ -159,6 +196,31 @@ mod tests {
             .collect();
         assert_eq!(first, line);
         assert_eq!(p.iter().filter(|p| p.ends_line).count(), 2);
+    }
+
+    /// Lending pieces gives the same pieces as handing them out, whatever the
+    /// reader's buffer size (lines across refills take the other path).
+    #[test]
+    fn lent_pieces_are_the_pieces() {
+        let input: &[u8] = b"a\r\nbb\n\nccc \xff\nlong line of text that is cut\r\nend";
+        for capacity in [1, 2, 3, 5, 8, 64] {
+            for max in [64, 10] {
+                let mut s =
+                    LineSplitter::new(std::io::BufReader::with_capacity(capacity, input), max);
+                let mut lent = Vec::new();
+                while let Some(p) = s
+                    .with_next_piece(|text, ends_line, newline| Piece {
+                        text: text.to_string(),
+                        ends_line,
+                        newline,
+                    })
+                    .unwrap()
+                {
+                    lent.push(p);
+                }
+                assert_eq!(lent, pieces(input, max), "capacity {capacity}, max {max}");
+            }
+        }
     }
 
     #[test]

@@ -365,8 +365,39 @@ fn read_stream<R: BufRead>(
     let mut skipping_tail = false;
     let mut binary_lines = 0u64;
     loop {
-        let piece = match splitter.next_piece() {
-            Ok(Some(p)) => p,
+        // Lent, not allocated: the cleaned line is the only copy made.
+        let step = splitter.with_next_piece(|text, ends_line, newline| {
+            log.bytes += text.len() as u64 + u64::from(newline);
+            if skipping_tail {
+                if ends_line {
+                    skipping_tail = false;
+                }
+                return true;
+            }
+            if !ends_line {
+                skipping_tail = true;
+                log.truncated_lines += 1;
+            }
+            number += 1;
+            let bytes = text.as_bytes();
+            if memchr::memchr(0, bytes).is_some()
+                || (memchr::memchr(0xEF, bytes).is_some() && text.matches('\u{fffd}').count() > 8)
+            {
+                binary_lines += 1;
+            }
+            let line = cleaner.push(number, text, sanitizer, log);
+            sink(line, log);
+            !(options.max_bytes > 0 && log.bytes >= options.max_bytes)
+        });
+        match step {
+            Ok(Some(true)) => {}
+            Ok(Some(false)) => {
+                log.warnings.push(format!(
+                    "stopped after {} bytes (limit); the analysis covers the beginning of the log",
+                    log.bytes
+                ));
+                break;
+            }
             Ok(None) => break,
             Err(e) => {
                 log.warnings.push(format!(
@@ -374,33 +405,6 @@ fn read_stream<R: BufRead>(
                 ));
                 break;
             }
-        };
-        log.bytes += piece.text.len() as u64 + u64::from(piece.newline);
-        if skipping_tail {
-            if piece.ends_line {
-                skipping_tail = false;
-            }
-            continue;
-        }
-        if !piece.ends_line {
-            skipping_tail = true;
-            log.truncated_lines += 1;
-        }
-        number += 1;
-        let bytes = piece.text.as_bytes();
-        if memchr::memchr(0, bytes).is_some()
-            || (memchr::memchr(0xEF, bytes).is_some() && piece.text.matches('\u{fffd}').count() > 8)
-        {
-            binary_lines += 1;
-        }
-        let line = cleaner.push(number, &piece.text, sanitizer, log);
-        sink(line, log);
-        if options.max_bytes > 0 && log.bytes >= options.max_bytes {
-            log.warnings.push(format!(
-                "stopped after {} bytes (limit); the analysis covers the beginning of the log",
-                log.bytes
-            ));
-            break;
         }
     }
     if binary_lines > 0 {
@@ -697,10 +701,17 @@ pub fn strip_ansi(s: &str) -> std::borrow::Cow<'_, str> {
                 Some(&n) => i += utf8_len(n),
                 None => {}
             }
+        } else if keeps(c) {
+            // A run of ordinary bytes (whole characters: it stops only at ASCII
+            // or at a C2 lead byte) is copied at once.
+            let run = b[i..]
+                .iter()
+                .position(|&n| !keeps(n))
+                .unwrap_or(b.len() - i);
+            out.extend_from_slice(&b[i..i + run]);
+            i += run;
         } else if c < 0x80 {
-            if c == b'\t' || c == b'\r' || !(c < 0x20 || c == 0x7f) {
-                out.push(c);
-            }
+            // Another C0 control, or DEL.
             i += 1;
         } else if c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)) {
             i += 2;
@@ -712,6 +723,13 @@ pub fn strip_ansi(s: &str) -> std::borrow::Cow<'_, str> {
     }
     // Only whole characters were copied or dropped.
     std::borrow::Cow::Owned(String::from_utf8(out).expect("whole UTF-8 characters"))
+}
+
+/// Whether `strip_ansi` copies byte `c` as it is: everything but ESC, C0
+/// controls other than tab and CR, DEL, and the lead byte C2 (which may start a
+/// C1 control).
+fn keeps(c: u8) -> bool {
+    (c >= 0x20 && c != 0x7f && c != 0xc2) || c == b'\t' || c == b'\r'
 }
 
 /// Length of the UTF-8 sequence a lead byte starts.

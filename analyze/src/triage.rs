@@ -211,8 +211,31 @@ pub struct Analysis {
 /// Templates of a passing log's lines, to rank new lines first.
 #[derive(Debug, Clone, Default)]
 pub struct Baseline {
-    templates: HashSet<u64>,
+    templates: HashSet<u64, TemplateHashes>,
     lines: u64,
+}
+
+/// Hashing for sets of [`template_hash`] values: they are hashes already, so
+/// hashing them again (SipHash, the default) only costs time.
+type TemplateHashes = std::hash::BuildHasherDefault<PassThrough>;
+
+/// A hasher that keeps the `u64` it is given.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64`s are hashed with it; bytes are folded in all the same.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// Most templates kept from a baseline (8 bytes each: 32 MiB at most).
@@ -756,11 +779,11 @@ struct Tables {
     signals: Vec<regex::bytes::Regex>,
     /// Signals with a negative weight (noise): checked on scored lines only.
     negative: u128,
-    /// Alternatives of signals that have no literal for the gate
-    /// (anchored shapes such as `^E\s{2,}\S`): run on every line, cheap since
-    /// they are anchored; with the signal each one belongs to.
-    ungated_signals: regex::bytes::RegexSet,
-    ungated_signal_of: Vec<usize>,
+    /// Alternatives of signals and tool patterns that have no literal for the
+    /// gate (anchored shapes such as `^E\s{2,}\S`): one set run on every line,
+    /// cheap since they are anchored; with what each one stands for.
+    ungated: regex::bytes::RegexSet,
+    ungated_hits: Vec<Hits>,
     gate: Gate,
     post_failure: regex::bytes::Regex,
     verdict: regex::bytes::Regex,
@@ -769,8 +792,6 @@ struct Tables {
     locations: Vec<Regex>,
     /// Each tool pattern, run where the gate says it can match.
     tools: Vec<regex::bytes::Regex>,
-    ungated_tools: regex::bytes::RegexSet,
-    ungated_tool_of: Vec<usize>,
     tool_names: Vec<&'static str>,
 }
 
@@ -786,69 +807,78 @@ struct Hits {
     verdict: bool,
 }
 
-/// One Aho-Corasick scan (any case) over the literals that every
+/// One keyword scan ([`crate::keywords`], any case) over the literals that every
 /// signal, tool pattern and the verdict need (derived from the patterns by
 /// [`crate::literals`]). Before it, the whole signal table ran as a regex set on
 /// the two thirds of all lines that held a hand-listed trigger word.
 struct Gate {
-    words: aho_corasick::AhoCorasick,
+    words: crate::keywords::KeywordDfa,
     /// For each word, what it stands for.
     hits: Vec<Hits>,
+    /// What the empty word stands for: it is in every line.
+    everywhere: Hits,
 }
 
 impl Gate {
     fn build(entries: Vec<(Vec<u8>, Hits)>) -> Gate {
         let mut words: Vec<Vec<u8>> = Vec::new();
         let mut hits: Vec<Hits> = Vec::new();
+        let mut everywhere = Hits::default();
         for (word, h) in entries {
+            if word.is_empty() {
+                everywhere.merge(&h);
+                continue;
+            }
             match words.iter().position(|w| *w == word) {
-                Some(i) => {
-                    hits[i].signals |= h.signals;
-                    hits[i].tools |= h.tools;
-                    hits[i].verdict |= h.verdict;
-                }
+                Some(i) => hits[i].merge(&h),
                 None => {
                     words.push(word);
                     hits.push(h);
                 }
             }
         }
-        // A full DFA: overlapping search (every word counts, a short one must not
-        // hide a longer one) cannot use the literal prefilters, so one table
-        // lookup per byte is what keeps the scan cheap.
-        let words = aho_corasick::AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-            .match_kind(aho_corasick::MatchKind::Standard)
-            .build(&words)
-            .expect("gate words are literals");
-        Gate { words, hits }
+        Gate {
+            words: crate::keywords::KeywordDfa::new(&words),
+            hits,
+            everywhere,
+        }
     }
 
     fn scan(&self, text: &str) -> Hits {
-        let mut out = Hits::default();
-        for m in self.words.find_overlapping_iter(text) {
-            let h = &self.hits[m.pattern().as_usize()];
-            out.signals |= h.signals;
-            out.tools |= h.tools;
-            out.verdict |= h.verdict;
-        }
+        let mut out = self.everywhere;
+        self.words
+            .scan(text.as_bytes(), |w, _| out.merge(&self.hits[w as usize]));
         out
     }
 }
 
+impl Hits {
+    fn merge(&mut self, other: &Hits) {
+        self.signals |= other.signals;
+        self.tools |= other.tools;
+        self.verdict |= other.verdict;
+    }
+}
+
 impl Tables {
+    /// What can match `text`: the gate's hits and the ungated alternatives that
+    /// match.
+    fn candidates(&self, text: &str) -> Hits {
+        let mut hits = self.gate.scan(text);
+        // `matches` allocates: ask `is_match` first, which is nearly always no.
+        if self.ungated.is_match(text.as_bytes()) {
+            for i in self.ungated.matches(text.as_bytes()).iter() {
+                hits.merge(&self.ungated_hits[i]);
+            }
+        }
+        hits
+    }
+
     /// The signals that match `text` (bit i = `SIGNALS[i]`), exactly those a
     /// regex set of all signals would report, given the gate's hits. With
     /// `always`, negative signals count even without a positive one.
     fn signal_matches(&self, text: &[u8], hits: &Hits, always: bool) -> u128 {
-        let mut candidates = hits.signals;
-        // `matches` allocates: ask `is_match` first, which is nearly always no.
-        if self.ungated_signals.is_match(text) {
-            for i in self.ungated_signals.matches(text).iter() {
-                candidates |= 1 << self.ungated_signal_of[i];
-            }
-        }
+        let candidates = hits.signals;
         let mut matched = self.run(candidates & !self.negative, text);
         // Noise only lowers a score: it matters where a positive signal matched.
         if matched != 0 || always {
@@ -873,12 +903,6 @@ impl Tables {
     /// The tools whose pattern matches `text` (bit i = `TOOLS[i]`).
     fn tool_matches(&self, text: &[u8], hits: &Hits) -> u64 {
         let mut candidates = hits.tools;
-        // `matches` allocates: ask `is_match` first, which is nearly always no.
-        if self.ungated_tools.is_match(text) {
-            for i in self.ungated_tools.matches(text).iter() {
-                candidates |= 1 << self.ungated_tool_of[i];
-            }
-        }
         let mut matched = 0u64;
         while candidates != 0 {
             let i = candidates.trailing_zeros() as usize;
@@ -917,35 +941,33 @@ fn tables() -> &'static Tables {
         // Each pattern's literals feed the gate; its alternatives without one
         // (anchored shapes) run on every line.
         let mut entries: Vec<(Vec<u8>, Hits)> = Vec::new();
-        let mut ungated_signals: Vec<String> = Vec::new();
-        let mut ungated_signal_of = Vec::new();
+        let mut ungated: Vec<String> = Vec::new();
+        let mut ungated_hits = Vec::new();
         let mut negative = 0u128;
         for (i, s) in SIGNALS.iter().enumerate() {
             if s.weight <= 0.0 {
                 negative |= 1 << i;
             }
-            let (lits, ungated) = crate::literals::split(s.pattern, MIN_GATE_LITERAL)
+            let (lits, alternatives) = crate::literals::split(s.pattern, MIN_GATE_LITERAL)
                 .unwrap_or_else(|| (Vec::new(), vec![s.pattern.to_string()]));
             let hit = Hits {
                 signals: 1 << i,
                 ..Hits::default()
             };
             entries.extend(lits.into_iter().map(|l| (l, hit)));
-            ungated_signal_of.extend(std::iter::repeat_n(i, ungated.len()));
-            ungated_signals.extend(ungated);
+            ungated_hits.extend(std::iter::repeat_n(hit, alternatives.len()));
+            ungated.extend(alternatives);
         }
-        let mut ungated_tools: Vec<String> = Vec::new();
-        let mut ungated_tool_of = Vec::new();
         for (i, (p, _)) in TOOLS.iter().enumerate() {
-            let (lits, ungated) = crate::literals::split(p, MIN_GATE_LITERAL)
+            let (lits, alternatives) = crate::literals::split(p, MIN_GATE_LITERAL)
                 .unwrap_or_else(|| (Vec::new(), vec![p.to_string()]));
             let hit = Hits {
                 tools: 1 << i,
                 ..Hits::default()
             };
             entries.extend(lits.into_iter().map(|l| (l, hit)));
-            ungated_tool_of.extend(std::iter::repeat_n(i, ungated.len()));
-            ungated_tools.extend(ungated);
+            ungated_hits.extend(std::iter::repeat_n(hit, alternatives.len()));
+            ungated.extend(alternatives);
         }
         let verdict_hit = Hits {
             verdict: true,
@@ -962,8 +984,8 @@ fn tables() -> &'static Tables {
         Tables {
         signals: SIGNALS.iter().map(|s| ascii_regex(s.pattern)).collect(),
         negative,
-        ungated_signals: ascii_set(ungated_signals.iter().map(String::as_str)),
-        ungated_signal_of,
+        ungated: ascii_set(ungated.iter().map(String::as_str)),
+        ungated_hits,
         gate: Gate::build(entries),
         post_failure: ascii_regex(POST_FAILURE[0]),
         verdict: ascii_regex(VERDICT),
@@ -1004,8 +1026,6 @@ fn tables() -> &'static Tables {
         .map(|p| Regex::new(p).expect("valid location regex"))
         .collect(),
         tools: TOOLS.iter().map(|(p, _)| ascii_regex(p)).collect(),
-        ungated_tools: ascii_set(ungated_tools.iter().map(String::as_str)),
-        ungated_tool_of,
         tool_names: TOOLS.iter().map(|(_, t)| *t).collect(),
     }
     })
@@ -1068,7 +1088,7 @@ pub struct Analyzer<'b> {
     verdict_step: Option<u32>,
     step_name: Option<String>,
     failed_step: Option<String>,
-    seen_in_log: HashMap<u64, u32>,
+    seen_in_log: HashMap<u64, u32, TemplateHashes>,
     tool_counts: BTreeMap<&'static str, u32>,
     order: u64,
     lines: u64,
@@ -1097,7 +1117,7 @@ impl<'b> Analyzer<'b> {
             verdict_step: None,
             step_name: None,
             failed_step: None,
-            seen_in_log: HashMap::new(),
+            seen_in_log: HashMap::default(),
             tool_counts: BTreeMap::new(),
             order: 0,
             lines: 0,
@@ -1131,7 +1151,7 @@ impl<'b> Analyzer<'b> {
         }
 
         let bytes = text.as_bytes();
-        let hits = t.gate.scan(text);
+        let hits = t.candidates(text);
         if text.len() < 4000 {
             let mut found = t.tool_matches(bytes, &hits);
             while found != 0 {
@@ -1785,7 +1805,7 @@ mod tests {
             let log = read_str(text, &mut Sanitizer::default());
             for line in log.lines.iter().map(|l| l.text.as_str()) {
                 lines += 1;
-                let hits = t.gate.scan(line);
+                let hits = t.candidates(line);
                 let bytes = line.as_bytes();
                 let expected: u128 = all_signals.matches(bytes).iter().map(|i| 1 << i).sum();
                 let positive = expected & !t.negative;
@@ -1821,20 +1841,11 @@ mod tests {
     #[test]
     fn ungated_alternatives_are_anchored() {
         let t = tables();
-        for p in t
-            .ungated_signals
-            .patterns()
-            .iter()
-            .chain(t.ungated_tools.patterns())
-        {
+        for p in t.ungated.patterns() {
             let start = p.trim_start_matches("(?:");
             assert!(start.starts_with('^') || start.starts_with("\\A"), "{p}");
         }
-        assert!(
-            t.ungated_signals.len() < 10,
-            "{:?}",
-            t.ungated_signals.patterns()
-        );
+        assert!(t.ungated.len() < 12, "{:?}", t.ungated.patterns());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 use std::sync::{Arc, OnceLock};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use crate::keywords::KeywordDfa;
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -124,14 +124,21 @@ impl SanitizeReport {
 
 struct CompiledRule {
     spec: RuleSpec,
-    regex: OnceLock<Option<Regex>>,
+    regex: OnceLock<Option<regex::bytes::Regex>>,
 }
 
 impl CompiledRule {
-    fn regex(&self) -> Option<&Regex> {
+    /// The rule's regex, compiled on first use. Built-in rules are compiled with
+    /// ASCII classes (`\w`, `\d`, `\s`, `\b`, case folding) on bytes: the secrets
+    /// they describe are ASCII, and Unicode classes under bounded repetitions
+    /// (`[\w.-]{0,25}`) made each compiled rule several MiB, most of the
+    /// sanitizer's memory. Custom patterns keep the Unicode meaning their authors
+    /// wrote them with.
+    fn regex(&self) -> Option<&regex::bytes::Regex> {
         self.regex
             .get_or_init(|| {
-                RegexBuilder::new(&self.spec.pattern)
+                regex::bytes::RegexBuilder::new(&self.spec.pattern)
+                    .unicode(!self.spec.ascii)
                     .size_limit(1 << 23)
                     .dfa_size_limit(1 << 23)
                     .build()
@@ -144,17 +151,26 @@ impl CompiledRule {
 /// The compiled rule set: immutable and shared between sanitizers.
 pub struct RuleSet {
     rules: Vec<CompiledRule>,
-    /// Case-insensitive keywords.
-    prefilter: AhoCorasick,
-    /// For each keyword of the prefilter, the rules it enables.
-    keyword_rules: Vec<Vec<u32>>,
-    /// Case-sensitive keywords (short prefixes such as `SK`, `AKIA`).
-    exact_prefilter: AhoCorasick,
-    exact_keyword_rules: Vec<Vec<u32>>,
+    /// Every keyword, lower-cased, in one automaton matched in any case: one
+    /// walk over a line finds them all.
+    prefilter: KeywordDfa,
+    /// For each word of the prefilter, what finding it enables.
+    keywords: Vec<Keyword>,
     /// Rules without keywords (custom ones only): run on every line.
     always: Vec<u32>,
     allow: Vec<Regex>,
     private_key_rule: Option<u32>,
+}
+
+/// What one keyword of the prefilter enables.
+#[derive(Debug, Default)]
+struct Keyword {
+    /// Its length in bytes.
+    len: usize,
+    /// Rules enabled in any case.
+    rules: Vec<u32>,
+    /// Rules enabled only by one exact spelling (`SK`, not `sk`).
+    exact: Vec<(String, Vec<u32>)>,
 }
 
 impl std::fmt::Debug for RuleSet {
@@ -194,6 +210,7 @@ impl RuleSet {
                 validate: Validator::None,
                 exact_case: false,
                 precheck: rules::Precheck::None,
+                ascii: false,
             });
         }
         let allow = config
@@ -219,10 +236,8 @@ impl RuleSet {
     }
 
     fn from_specs(specs: Vec<RuleSpec>, allow: Vec<Regex>) -> RuleSet {
-        let mut keywords: Vec<String> = Vec::new();
-        let mut keyword_rules: Vec<Vec<u32>> = Vec::new();
-        let mut exact_keywords: Vec<String> = Vec::new();
-        let mut exact_keyword_rules: Vec<Vec<u32>> = Vec::new();
+        let mut words: Vec<String> = Vec::new();
+        let mut keywords: Vec<Keyword> = Vec::new();
         let mut always = Vec::new();
         let mut private_key_rule = None;
         for (i, spec) in specs.iter().enumerate() {
@@ -233,54 +248,44 @@ impl RuleSet {
             if spec.keywords.is_empty() {
                 always.push(i);
             }
-            let (words, rules_of) = if spec.exact_case {
-                (&mut exact_keywords, &mut exact_keyword_rules)
-            } else {
-                (&mut keywords, &mut keyword_rules)
-            };
             for k in &spec.keywords {
-                match words.iter().position(|x| x == k) {
-                    Some(p) => rules_of[p].push(i),
+                let lower = k.to_ascii_lowercase();
+                let p = match words.iter().position(|w| *w == lower) {
+                    Some(p) => p,
                     None => {
-                        words.push(k.clone());
-                        rules_of.push(vec![i]);
+                        keywords.push(Keyword {
+                            len: lower.len(),
+                            ..Keyword::default()
+                        });
+                        words.push(lower);
+                        words.len() - 1
                     }
+                };
+                let rules = if spec.exact_case {
+                    let spellings = &mut keywords[p].exact;
+                    match spellings
+                        .iter()
+                        .position(|(w, _)| w.as_bytes() == k.as_bytes())
+                    {
+                        Some(e) => &mut spellings[e].1,
+                        None => {
+                            spellings.push((k.clone(), Vec::new()));
+                            &mut spellings.last_mut().expect("just pushed").1
+                        }
+                    }
+                } else {
+                    &mut keywords[p].rules
+                };
+                if !rules.contains(&i) {
+                    rules.push(i);
                 }
             }
         }
-        // A full DFA: overlapping search cannot use the fast literal prefilters,
-        // so one table lookup per byte is what keeps the gate cheap.
-        let prefilter = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .kind(Some(AhoCorasickKind::DFA))
-            .match_kind(MatchKind::Standard)
-            .build(&keywords)
-            .expect("keywords are plain literals");
-        // The case-sensitive prefixes are few, so a leftmost-longest search can use
-        // the SIMD literal prefilter; it is restarted one byte after each match
-        // start, so every position where a keyword starts is seen, and the
-        // longest keyword found there stands for the shorter ones that are its
-        // prefixes (they start there too).
-        let exact_prefilter = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&exact_keywords)
-            .expect("keywords are plain literals");
-        let exact_keyword_rules: Vec<Vec<u32>> = exact_keywords
-            .iter()
-            .map(|k| {
-                let mut rules: Vec<u32> = Vec::new();
-                for (other, of) in exact_keywords.iter().zip(&exact_keyword_rules) {
-                    if k.starts_with(other.as_str()) {
-                        for &r in of {
-                            if !rules.contains(&r) {
-                                rules.push(r);
-                            }
-                        }
-                    }
-                }
-                rules
-            })
-            .collect();
+        // One walk per line finds every keyword (a short one must not hide a
+        // longer one). The case-sensitive prefixes (`AKIA`, `SK`) are in it too,
+        // lower-cased, and their case is checked where they are found: a second,
+        // case-sensitive scan of every line cost almost as much as the first.
+        let prefilter = KeywordDfa::new(&words);
         RuleSet {
             rules: specs
                 .into_iter()
@@ -290,28 +295,30 @@ impl RuleSet {
                 })
                 .collect(),
             prefilter,
-            keyword_rules,
-            exact_prefilter,
-            exact_keyword_rules,
+            keywords,
             always,
             allow,
             private_key_rule,
         }
     }
 
-    /// Calls `hit` with each rule that a case-sensitive keyword in `line` enables
-    /// (a rule may come more than once).
-    fn exact_keyword_hits(&self, line: &str, mut hit: impl FnMut(u32)) {
-        let mut at = 0;
-        while let Some(m) = self
-            .exact_prefilter
-            .find(aho_corasick::Input::new(line).range(at..))
-        {
-            for &r in &self.exact_keyword_rules[m.pattern().as_usize()] {
+    /// Calls `hit` with each rule that a keyword in `line` enables (a rule may
+    /// come more than once).
+    fn keyword_hits(&self, line: &str, mut hit: impl FnMut(u32)) {
+        self.prefilter.scan(line.as_bytes(), |w, end| {
+            let keyword = &self.keywords[w as usize];
+            for &r in &keyword.rules {
                 hit(r);
             }
-            at = m.start() + 1;
-        }
+            let found = &line.as_bytes()[end - keyword.len..end];
+            for (spelling, rules) in &keyword.exact {
+                if spelling.as_bytes() == found {
+                    for &r in rules {
+                        hit(r);
+                    }
+                }
+            }
+        });
     }
 
     /// Number of rules (built-in and custom).
@@ -435,11 +442,18 @@ impl Sanitizer {
         mut out: W,
     ) -> io::Result<()> {
         let mut splitter = LineSplitter::new(input, 1 << 20);
-        while let Some(piece) = splitter.next_piece()? {
-            let clean = self.sanitize_line(&piece.text);
-            out.write_all(clean.as_bytes())?;
-            if piece.newline {
-                out.write_all(b"\n")?;
+        loop {
+            let written = splitter.with_next_piece(|text, _, newline| {
+                let clean = self.sanitize_line(text);
+                out.write_all(clean.as_bytes())?;
+                if newline {
+                    out.write_all(b"\n")?;
+                }
+                io::Result::Ok(())
+            })?;
+            match written {
+                Some(result) => result?,
+                None => break,
             }
         }
         out.flush()
@@ -478,26 +492,14 @@ impl Sanitizer {
     }
 
     fn find_rule_spans(&mut self, line: &str) {
-        let rules = Arc::clone(&self.rules);
+        // Borrowed, not cloned: an Arc clone per line is two atomic operations,
+        // measurable at ten million lines.
+        let rules: &RuleSet = &self.rules;
         for w in self.candidates.iter_mut() {
             *w = 0;
         }
         let mut any = false;
-        // Most lines hold no keyword: a plain search stops at the first one and is
-        // cheaper per byte than the overlapping search that collects them all.
-        // (Not so for the short case-sensitive prefixes, which most lines hold.)
-        let keywords = rules.prefilter.is_match(line);
-        for m in keywords
-            .then(|| rules.prefilter.find_overlapping_iter(line))
-            .into_iter()
-            .flatten()
-        {
-            for &r in &rules.keyword_rules[m.pattern().as_usize()] {
-                self.candidates[(r / 64) as usize] |= 1 << (r % 64);
-                any = true;
-            }
-        }
-        rules.exact_keyword_hits(line, |r| {
+        rules.keyword_hits(line, |r| {
             self.candidates[(r / 64) as usize] |= 1 << (r % 64);
             any = true;
         });
@@ -519,10 +521,13 @@ impl Sanitizer {
                 let idx = word_index as u32 * 64 + bit;
                 let rule = &rules.rules[idx as usize];
                 let Some(regex) = rule.regex() else { continue };
-                for caps in regex.captures_iter(line) {
+                for caps in regex.captures_iter(line.as_bytes()) {
                     let whole = caps.get(0).expect("group 0 always matches");
                     let secret = caps.iter().skip(1).flatten().next().unwrap_or(whole);
-                    let (start, end) = (secret.start(), secret.end());
+                    // An ASCII rule's class such as `[^\s"]{8,64}` can end (or
+                    // start) inside a multi-byte character: widen the span to whole
+                    // characters, so that nothing of the secret stays.
+                    let (start, end) = char_span(line, secret.start(), secret.end());
                     if start == end {
                         continue;
                     }
@@ -533,7 +538,9 @@ impl Sanitizer {
                     if !accept(&rule.spec, value, &rules.allow) {
                         continue;
                     }
-                    if Some(idx) == rules.private_key_rule && !whole.as_str().contains("-----END") {
+                    if Some(idx) == rules.private_key_rule
+                        && memchr::memmem::find(whole.as_bytes(), b"-----END").is_none()
+                    {
                         self.in_private_key = true;
                     }
                     self.spans.push(Span {
@@ -626,6 +633,17 @@ impl Sanitizer {
         self.report.lines_changed += 1;
         out
     }
+}
+
+/// The smallest span of whole characters that covers bytes `start..end`.
+fn char_span(line: &str, mut start: usize, mut end: usize) -> (usize, usize) {
+    while !line.is_char_boundary(start) {
+        start -= 1;
+    }
+    while !line.is_char_boundary(end) {
+        end += 1;
+    }
+    (start, end)
 }
 
 /// Byte ranges of redaction markers already in the line: never redacted again.
@@ -817,12 +835,78 @@ fn email_regex() -> &'static Regex {
     })
 }
 
-fn ip_regex() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(r"\b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\b")
-            .expect("valid IP regex")
-    })
+/// Calls `found(start, end)` for each dotted quad in `line` from byte `from` on,
+/// left to right, as `\b(?:OCTET\.){3}OCTET\b` finds them (OCTET: 0 to 255
+/// without a leading zero; `\b` in its Unicode meaning). Written out because the
+/// regex cost thousands of cycles a line on the many lines with version numbers;
+/// its matches are exactly four whole digit groups joined by dots, each an octet,
+/// with no word character on either side (a test compares the two).
+fn dotted_quads(line: &str, from: usize, mut found: impl FnMut(usize, usize)) {
+    let b = line.as_bytes();
+    let mut i = from;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        if !word_char_before(line, i)
+            && let Some(end) = quad_at(b, i)
+            && !word_char_at(line, end)
+        {
+            found(i, end);
+            i = end;
+            continue;
+        }
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+    }
+}
+
+/// The end of `OCTET.OCTET.OCTET.OCTET` made of whole digit groups from `i`.
+fn quad_at(b: &[u8], mut i: usize) -> Option<usize> {
+    for k in 0..4 {
+        let run = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let octet = matches!(
+            &b[i..i + run],
+            [_] | [b'1'..=b'9', _]
+                | [b'1', _, _]
+                | [b'2', b'0'..=b'4', _]
+                | [b'2', b'5', b'0'..=b'5']
+        );
+        if !octet {
+            return None;
+        }
+        i += run;
+        if k < 3 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+    }
+    Some(i)
+}
+
+/// `\w` in its Unicode meaning, as the regex crate has it.
+fn is_word_char(c: char) -> bool {
+    regex_syntax::try_is_word_character(c).unwrap_or(c.is_alphanumeric() || c == '_')
+}
+
+fn word_char_before(line: &str, i: usize) -> bool {
+    match line.as_bytes()[..i].last() {
+        None => false,
+        Some(&c) if c < 0x80 => c.is_ascii_alphanumeric() || c == b'_',
+        Some(_) => line[..i].chars().next_back().is_some_and(is_word_char),
+    }
+}
+
+fn word_char_at(line: &str, i: usize) -> bool {
+    match line.as_bytes().get(i) {
+        None => false,
+        Some(&c) if c < 0x80 => c.is_ascii_alphanumeric() || c == b'_',
+        Some(_) => line[i..].chars().next().is_some_and(is_word_char),
+    }
 }
 
 fn find_emails(line: &str, spans: &mut Vec<Span>) {
@@ -837,33 +921,36 @@ fn find_emails(line: &str, spans: &mut Vec<Span>) {
 
 fn find_ips(line: &str, spans: &mut Vec<Span>) {
     let bytes = line.as_bytes();
-    // Cheap test first: an IPv4 address needs a digit, a dot and a digit.
-    let has_candidate = memchr::memchr_iter(b'.', bytes).any(|i| {
+    // Cheap test first: an IPv4 address holds three dots each between two
+    // digits; version numbers (`1.2.3`) mostly have two.
+    let mut candidates = memchr::memchr_iter(b'.', bytes).filter(|&i| {
         i > 0 && bytes[i - 1].is_ascii_digit() && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
     });
-    if !has_candidate {
+    let Some(first) = candidates.next() else {
+        return;
+    };
+    if candidates.take(2).count() < 2 {
         return;
     }
-    for m in ip_regex().find_iter(line) {
-        // Version strings (1.2.3.4.5) and dotted numbers are not addresses.
-        let before = bytes[..m.start()].last().copied();
-        let after = &bytes[m.end()..];
+    // No address starts more than three digits before the first such dot.
+    dotted_quads(line, first.saturating_sub(3), |start, end| {
+        // Version strings (1.2.3.4.5) and dotted numbers are not addresses …
+        let before = bytes[..start].last().copied();
+        let after = &bytes[end..];
         // … nor are `pkg@1.2.3.4`, `build-1.2.3.4`, `1.0.0.0-main` (versions).
         if matches!(before, Some(b'.' | b'@' | b'-'))
             || (after.first() == Some(&b'.') && after.get(1).is_some_and(|b| b.is_ascii_digit()))
             || matches!(after.first(), Some(b'-' | b'+'))
+            || !is_public_ipv4(&line[start..end])
         {
-            continue;
-        }
-        if !is_public_ipv4(m.as_str()) {
-            continue;
+            return;
         }
         spans.push(Span {
-            start: m.start(),
-            end: m.end(),
+            start,
+            end,
             kind: SpanKind::Ip,
         });
-    }
+    });
 }
 
 fn is_public_ipv4(s: &str) -> bool {
@@ -941,6 +1028,7 @@ fn looks_like_key_body(line: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
 
     fn clean(s: &str) -> String {
         Sanitizer::default().sanitize_text(s)
@@ -1085,52 +1173,96 @@ mod tests {
         }
     }
 
-    /// The restarted leftmost-longest search enables the same rules as an
-    /// overlapping search over the case-sensitive keywords would.
+    /// The one walk enables the same rules as two overlapping searches would:
+    /// the keywords in any case, and the case-sensitive ones in their case.
     #[test]
-    fn exact_keywords_are_all_seen() {
+    fn keywords_are_all_seen_in_their_case() {
         let specs = rules::builtin();
-        let mut words: Vec<String> = Vec::new();
-        let mut rules_of: Vec<Vec<u32>> = Vec::new();
-        for (i, spec) in specs.iter().enumerate().filter(|(_, s)| s.exact_case) {
+        let mut words: [Vec<String>; 2] = [Vec::new(), Vec::new()];
+        let mut rules_of: [Vec<Vec<u32>>; 2] = [Vec::new(), Vec::new()];
+        for (i, spec) in specs.iter().enumerate() {
+            let e = usize::from(spec.exact_case);
             for k in &spec.keywords {
-                match words.iter().position(|w| w == k) {
-                    Some(p) => rules_of[p].push(i as u32),
+                match words[e].iter().position(|w| w == k) {
+                    Some(p) => rules_of[e][p].push(i as u32),
                     None => {
-                        words.push(k.clone());
-                        rules_of.push(vec![i as u32]);
+                        words[e].push(k.clone());
+                        rules_of[e].push(vec![i as u32]);
                     }
                 }
             }
         }
-        let overlapping = AhoCorasick::new(&words).unwrap();
+        let any_case = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .build(&words[0])
+            .unwrap();
+        let exact = AhoCorasick::new(&words[1]).unwrap();
         let set = RuleSet::builtin();
         let mut seed = 0x9e37_79b9_u32;
-        for _ in 0..3000 {
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for _ in 0..5000 {
             let mut line = String::new();
-            for _ in 0..(seed % 9) {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                let w = &words[seed as usize % words.len()];
-                // Whole keywords, their halves and glue, so that keywords overlap.
-                match seed % 3 {
-                    0 => line.push_str(w),
-                    1 => line.push_str(&w[..w.len() / 2 + 1]),
-                    _ => line.push_str(" x"),
-                }
+            for _ in 0..(next() % 9) {
+                let r = next();
+                let list = &words[(r % 3 == 0) as usize];
+                let w = &list[(r >> 8) as usize % list.len()];
+                // Whole keywords, their halves and glue, some in the other case,
+                // so that keywords overlap and case matters.
+                let piece = match r % 5 {
+                    0 | 1 => w.clone(),
+                    2 => w[..w.len() / 2 + 1].to_string(),
+                    3 => w.to_ascii_uppercase(),
+                    _ => " x".to_string(),
+                };
+                line.push_str(&piece);
             }
-            let mut expected: Vec<u32> = overlapping
+            let mut expected: Vec<u32> = any_case
                 .find_overlapping_iter(&line)
-                .flat_map(|m| rules_of[m.pattern().as_usize()].clone())
+                .flat_map(|m| rules_of[0][m.pattern().as_usize()].clone())
+                .chain(
+                    exact
+                        .find_overlapping_iter(&line)
+                        .flat_map(|m| rules_of[1][m.pattern().as_usize()].clone()),
+                )
                 .collect();
             let mut found = Vec::new();
-            set.exact_keyword_hits(&line, |r| found.push(r));
+            set.keyword_hits(&line, |r| found.push(r));
             for v in [&mut expected, &mut found] {
                 v.sort_unstable();
                 v.dedup();
             }
             assert_eq!(found, expected, "{line}");
+        }
+    }
+
+    /// The hand-written dotted-quad finder finds what the regex it replaces
+    /// finds, non-ASCII word characters around it included.
+    #[test]
+    fn dotted_quads_are_what_the_regex_finds() {
+        let re = Regex::new(r"\b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\b").unwrap();
+        let pieces = [
+            "1", "0", "25", "255", "256", "199", "2", "01", "9999", ".", ".", ".", " ", "a", "_",
+            "é", "-", "@", "地", "\u{300}", "x1", "10.0", ":",
+        ];
+        let mut seed = 0x1234_5678_u32;
+        for _ in 0..20_000 {
+            let mut line = String::new();
+            for _ in 0..(seed % 24) {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                line.push_str(pieces[seed as usize % pieces.len()]);
+            }
+            let expected: Vec<(usize, usize)> =
+                re.find_iter(&line).map(|m| (m.start(), m.end())).collect();
+            let mut found = Vec::new();
+            dotted_quads(&line, 0, |s, e| found.push((s, e)));
+            assert_eq!(found, expected, "{line:?}");
         }
     }
 

@@ -1,0 +1,401 @@
+//! Keyword gates: which of a few hundred literals occur in a line, in any ASCII
+//! case, wherever they start (overlapping).
+//!
+//! The sanitizer and the triage each decide what to run on a line from such a
+//! scan, and on ordinary lines the scans were most of the time spent. An
+//! Aho-Corasick DFA costs one dependent table load per byte; that latency, not the
+//! table's size, bounds it (shrinking the table did not make it faster). So this
+//! DFA walks a long line as two or four pieces at once: the chains of loads
+//! overlap in the CPU, and a line costs little more than one piece's walk. The
+//! pieces overlap by the longest keyword prefix walked (16 bytes; the rest of a
+//! longer keyword is compared where its prefix ends), so every occurrence lies
+//! wholly in one of them; one that lies in two is reported twice, which callers
+//! that collect sets ignore.
+//!
+//! It is built for that use only (no leftmost semantics, no match positions
+//! beyond the end): a gate whose caller then runs the exact check.
+
+/// An ASCII case-insensitive Aho-Corasick DFA over lower-case keywords.
+pub(crate) struct KeywordDfa {
+    /// Byte → equivalence class; both cases of a letter share one.
+    classes: [u8; 256],
+    /// Transitions per state (a power of two, at least the number of classes).
+    stride: usize,
+    /// Next state, premultiplied by `stride`, for each state and class.
+    trans: Vec<u32>,
+    /// States from this one (premultiplied) on end at least one keyword.
+    first_match: u32,
+    /// For each match state (index = (state - first_match) / stride), the range of
+    /// `outputs` listing the keywords that end there.
+    output_ranges: Vec<(u32, u32)>,
+    outputs: Vec<u32>,
+    /// The keywords, lower-cased: those longer than [`PREFIX`] are only walked
+    /// that far, and the rest is compared where the prefix is found.
+    words: Vec<Box<[u8]>>,
+    /// Longest prefix walked, in bytes.
+    max_len: usize,
+}
+
+/// The longest part of a keyword that the DFA walks. Two halves of a line must
+/// overlap by this much, so it is kept short; longer keywords are rare and their
+/// tails cheap to compare.
+const PREFIX: usize = 16;
+
+/// Lines shorter than this are walked in one piece, longer ones as two walks,
+/// and from twice this as four: below that the walks' overlap and set-up would
+/// cost more than they save.
+const LANE_BYTES: usize = 64;
+
+impl KeywordDfa {
+    /// A DFA over `words` (matched in any ASCII case). Word `i` is reported as
+    /// `i`. An empty word is never reported; more than 2^32 / classes states
+    /// cannot happen with keyword lists of this size.
+    pub(crate) fn new<W: AsRef<[u8]>>(words: &[W]) -> KeywordDfa {
+        // Classes: one per distinct (lower-cased) byte the words use, 0 for all
+        // other bytes.
+        let mut class_of = [0u8; 256];
+        let mut nclasses = 1usize;
+        for w in words {
+            for &b in w.as_ref() {
+                let b = b.to_ascii_lowercase();
+                if class_of[b as usize] == 0 {
+                    class_of[b as usize] = nclasses as u8;
+                    nclasses += 1;
+                    assert!(nclasses <= 256, "at most 255 distinct keyword bytes");
+                }
+            }
+        }
+        let mut classes = [0u8; 256];
+        for (b, c) in classes.iter_mut().enumerate() {
+            *c = class_of[(b as u8).to_ascii_lowercase() as usize];
+        }
+        // A power of two, so that a state's index is a shift away.
+        let stride = nclasses.next_power_of_two();
+
+        // The trie: `child[s * stride + c]` (0 = none: the root is no one's child).
+        let mut child: Vec<u32> = vec![0; stride];
+        let mut own: Vec<Vec<u32>> = vec![Vec::new()];
+        for (i, w) in words.iter().enumerate() {
+            let w = w.as_ref();
+            if w.is_empty() {
+                continue;
+            }
+            let mut s = 0usize;
+            for &b in &w[..w.len().min(PREFIX)] {
+                let c = classes[b as usize] as usize;
+                let next = child[s * stride + c];
+                s = if next == 0 {
+                    let n = own.len();
+                    own.push(Vec::new());
+                    child.extend(std::iter::repeat_n(0, stride));
+                    child[s * stride + c] = n as u32;
+                    n
+                } else {
+                    next as usize
+                };
+            }
+            own[s].push(i as u32);
+        }
+        let nstates = own.len();
+
+        // Breadth first: each state's failure state is shallower, so its full
+        // transitions and outputs are known when the state is reached.
+        let mut delta: Vec<u32> = vec![0; nstates * stride];
+        let mut fail: Vec<u32> = vec![0; nstates];
+        let mut out: Vec<Vec<u32>> = vec![Vec::new(); nstates];
+        let mut queue = std::collections::VecDeque::new();
+        for c in 0..stride {
+            let n = child[c];
+            delta[c] = n;
+            if n != 0 {
+                fail[n as usize] = 0;
+                queue.push_back(n as usize);
+            }
+        }
+        while let Some(s) = queue.pop_front() {
+            let f = fail[s] as usize;
+            let mut o = own[s].clone();
+            o.extend_from_slice(&out[f]);
+            out[s] = o;
+            for c in 0..stride {
+                let n = child[s * stride + c];
+                if n == 0 {
+                    delta[s * stride + c] = delta[f * stride + c];
+                } else {
+                    delta[s * stride + c] = n;
+                    fail[n as usize] = delta[f * stride + c];
+                    queue.push_back(n as usize);
+                }
+            }
+        }
+
+        // Renumber: states without output first, so that one comparison per byte
+        // tells whether anything ends here.
+        let mut order: Vec<usize> = (0..nstates).filter(|&s| out[s].is_empty()).collect();
+        let first_match_index = order.len();
+        order.extend((0..nstates).filter(|&s| !out[s].is_empty()));
+        // The root must stay state 0 (it has no output: words are not empty).
+        debug_assert_eq!(order[0], 0);
+        let mut new_id = vec![0u32; nstates];
+        for (new, &old) in order.iter().enumerate() {
+            new_id[old] = new as u32;
+        }
+        let premul = |s: u32| -> u32 {
+            u32::try_from(new_id[s as usize] as usize * stride).expect("keyword DFA too large")
+        };
+        let mut trans = vec![0u32; nstates * stride];
+        let mut output_ranges = Vec::new();
+        let mut outputs = Vec::new();
+        for (new, &old) in order.iter().enumerate() {
+            for c in 0..stride {
+                trans[new * stride + c] = premul(delta[old * stride + c]);
+            }
+            if new >= first_match_index {
+                let start = outputs.len() as u32;
+                outputs.extend_from_slice(&out[old]);
+                output_ranges.push((start, outputs.len() as u32));
+            }
+        }
+        KeywordDfa {
+            classes,
+            stride,
+            trans,
+            first_match: (first_match_index * stride) as u32,
+            output_ranges,
+            outputs,
+            words: words
+                .iter()
+                .map(|w| w.as_ref().to_ascii_lowercase().into_boxed_slice())
+                .collect(),
+            max_len: words
+                .iter()
+                .map(|w| w.as_ref().len().min(PREFIX))
+                .max()
+                .unwrap_or(0),
+        }
+    }
+
+    /// Calls `hit(word, end)` for each occurrence of a word in `text` (`end` is
+    /// the byte after it). An occurrence may be reported twice.
+    #[inline]
+    pub(crate) fn scan(&self, text: &[u8], mut hit: impl FnMut(u32, usize)) {
+        if text.len() >= 2 * LANE_BYTES
+            && let Some(starts) = self.lanes::<4>(text.len())
+        {
+            self.walk_lanes(text, starts, &mut hit);
+        } else if text.len() >= LANE_BYTES
+            && let Some(starts) = self.lanes::<2>(text.len())
+        {
+            self.walk_lanes(text, starts, &mut hit);
+        } else {
+            self.walk(text, &mut hit);
+        }
+    }
+
+    /// Where each of `N` walks of equal length starts, and that length, so that
+    /// every occurrence lies wholly in one walk: walk k starts at k·c (the last
+    /// one ends at the end) and runs on past the next start by the longest
+    /// prefix less one byte. `None` when the line is too short for `N` walks.
+    fn lanes<const N: usize>(&self, len: usize) -> Option<([usize; N], usize)> {
+        let chunk = len.div_ceil(N);
+        let steps = chunk + self.max_len.max(1) - 1;
+        let mut starts = [0; N];
+        for (k, s) in starts.iter_mut().enumerate() {
+            *s = k * chunk;
+        }
+        // The last walk ends at the end of the line (it may start before its
+        // chunk: what it walks twice is reported twice at most).
+        starts[N - 1] = len.checked_sub(steps)?;
+        // The others must not run past the end.
+        (starts[N - 2] + steps <= len).then_some((starts, steps))
+    }
+
+    /// `N` walks in step, so that their chains of table loads overlap. The
+    /// states are checked together; a match is rare enough to leave the loop
+    /// for. (Two and four walks are written out: zipped iterators keep the
+    /// loop free of bounds checks and the states in registers, which made it
+    /// twice as fast as a loop over arrays.)
+    fn walk_lanes<const N: usize>(
+        &self,
+        text: &[u8],
+        (starts, steps): ([usize; N], usize),
+        hit: &mut impl FnMut(u32, usize),
+    ) {
+        let (trans, classes, first_match) = (&self.trans[..], &self.classes, self.first_match);
+        let lane = |k: usize| &text[starts[k]..starts[k] + steps];
+        let step = |s: u32, x: u8| trans[s as usize + classes[x as usize] as usize];
+        match N {
+            2 => {
+                let (mut a, mut b) = (0u32, 0u32);
+                for (i, (&x, &y)) in lane(0).iter().zip(lane(1)).enumerate() {
+                    a = step(a, x);
+                    b = step(b, y);
+                    if (a >= first_match) | (b >= first_match) {
+                        self.report_lanes(text, &starts[..2], [a, b, 0, 0], i, hit);
+                    }
+                }
+            }
+            4 => {
+                let (mut a, mut b, mut c, mut d) = (0u32, 0u32, 0u32, 0u32);
+                let pairs = lane(0).iter().zip(lane(1)).zip(lane(2).iter().zip(lane(3)));
+                for (i, ((&w, &x), (&y, &z))) in pairs.enumerate() {
+                    a = step(a, w);
+                    b = step(b, x);
+                    c = step(c, y);
+                    d = step(d, z);
+                    if (a >= first_match)
+                        | (b >= first_match)
+                        | (c >= first_match)
+                        | (d >= first_match)
+                    {
+                        self.report_lanes(text, &starts, [a, b, c, d], i, hit);
+                    }
+                }
+            }
+            _ => unreachable!("two or four walks"),
+        }
+    }
+
+    /// The matches of walks in step at step `i`.
+    #[inline(never)]
+    fn report_lanes(
+        &self,
+        text: &[u8],
+        starts: &[usize],
+        states: [u32; 4],
+        i: usize,
+        hit: &mut impl FnMut(u32, usize),
+    ) {
+        for (&start, &state) in starts.iter().zip(&states) {
+            if state >= self.first_match {
+                self.report(text, state, start + i + 1, hit);
+            }
+        }
+    }
+
+    // Not inlined: inside a caller's large function the loop lost its
+    // registers to the caller's and reloaded the table from the stack per byte.
+    #[inline(never)]
+    fn walk(&self, text: &[u8], hit: &mut impl FnMut(u32, usize)) {
+        let mut s = 0u32;
+        for (i, &x) in text.iter().enumerate() {
+            s = self.trans[s as usize + self.classes[x as usize] as usize];
+            if s >= self.first_match {
+                self.report(text, s, i + 1, hit);
+            }
+        }
+    }
+
+    /// Reports the keywords that end at `end` in the walk (for a long keyword,
+    /// its prefix does: the rest is compared here).
+    #[inline]
+    fn report(&self, text: &[u8], state: u32, end: usize, hit: &mut impl FnMut(u32, usize)) {
+        let index = ((state - self.first_match) as usize) >> self.stride.trailing_zeros();
+        let (from, to) = self.output_ranges[index];
+        for &w in &self.outputs[from as usize..to as usize] {
+            let word = &self.words[w as usize];
+            if word.len() <= PREFIX {
+                hit(w, end);
+                continue;
+            }
+            let start = end - PREFIX;
+            if text
+                .get(start..start + word.len())
+                .is_some_and(|t| t.eq_ignore_ascii_case(word))
+            {
+                hit(w, start + word.len());
+            }
+        }
+    }
+
+    /// Bytes of heap the tables take.
+    #[cfg(test)]
+    pub(crate) fn memory_usage(&self) -> usize {
+        self.trans.len() * 4
+            + self.outputs.len() * 4
+            + self.output_ranges.len() * 8
+            + self.words.iter().map(|w| w.len()).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aho_corasick::AhoCorasickBuilder;
+
+    fn found(dfa: &KeywordDfa, text: &str) -> Vec<(u32, usize)> {
+        let mut v = Vec::new();
+        dfa.scan(text.as_bytes(), |w, end| v.push((w, end)));
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Every occurrence, in any case, short and long lines, against the
+    /// aho-corasick crate's overlapping search.
+    #[test]
+    fn finds_what_an_overlapping_search_finds() {
+        let words = [
+            "error",
+            "err",
+            "rror:",
+            "fail",
+            "failed",
+            "ap",
+            "pat",
+            "a",
+            "://",
+            "token",
+            "✓ ok",
+            "se",
+            "secret_access_key",
+            "xyzzy-long-keyword-of-forty-bytes-or-so-",
+        ];
+        let dfa = KeywordDfa::new(&words);
+        let reference = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .build(words)
+            .unwrap();
+        let pieces = [
+            "ERROR: ",
+            "error",
+            "Failed",
+            "pat",
+            "://",
+            "tok",
+            "en",
+            " ",
+            "✓ OK",
+            "xyzzy-LONG-keyword-",
+            "of-forty-bytes-or-so-",
+            "SE",
+            "cret_access_key",
+            "é",
+            "z",
+        ];
+        let mut seed = 0x2545_f491_u32;
+        for _ in 0..4000 {
+            let mut line = String::new();
+            let n = seed % 60;
+            for _ in 0..n {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                line.push_str(pieces[seed as usize % pieces.len()]);
+            }
+            let mut expected: Vec<(u32, usize)> = reference
+                .find_overlapping_iter(&line)
+                .map(|m| (m.pattern().as_u32(), m.end()))
+                .collect();
+            expected.sort_unstable();
+            assert_eq!(found(&dfa, &line), expected, "{line}");
+        }
+    }
+
+    #[test]
+    fn tables_stay_small() {
+        let words: Vec<String> = (0..300).map(|i| format!("word{i}-x")).collect();
+        let dfa = KeywordDfa::new(&words);
+        assert!(dfa.memory_usage() < 1 << 20, "{}", dfa.memory_usage());
+    }
+}
