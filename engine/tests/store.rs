@@ -29,14 +29,18 @@ fn step(key: &str, run: &str) -> NewStepRun {
     }
 }
 
+/// A new run with a step for each of `keys`; returns its id.
+async fn created(store: &Store, keys: &[&str]) -> String {
+    let id = uuid::Uuid::now_v7().to_string();
+    let steps: Vec<_> = keys.iter().map(|k| step(k, &id)).collect();
+    store.create_run(&new_run(&id), &steps).await.unwrap();
+    id
+}
+
 #[tokio::test]
 async fn run_lifecycle_on_every_backend() {
     for (backend, store, _guard) in common::stores().await {
-        let id = uuid::Uuid::now_v7().to_string();
-        store
-            .create_run(&new_run(&id), &[step("a", &id), step("b", &id)])
-            .await
-            .unwrap();
+        let id = created(&store, &["a", "b"]).await;
         let run = store.run(&id).await.unwrap();
         assert_eq!(run.status, RunStatus::Running, "{backend}");
         assert_eq!(run.inputs, json!({"a": 1}), "{backend}");
@@ -365,10 +369,7 @@ fn start_of(run: &str, key: &str) -> AttemptStart {
 #[tokio::test]
 async fn ends_and_the_next_start_are_written_together_in_order() {
     for (backend, store, _guard) in common::stores().await {
-        let id = uuid::Uuid::now_v7().to_string();
-        let keys = ["a", "b", "c", "d"];
-        let steps: Vec<_> = keys.iter().map(|k| step(k, &id)).collect();
-        store.create_run(&new_run(&id), &steps).await.unwrap();
+        let id = created(&store, &["a", "b", "c", "d"]).await;
         let a = store.start_attempt(&start_of(&id, "a")).await.unwrap();
         let b = store.start_attempt(&start_of(&id, "b")).await.unwrap();
         let ends = [
@@ -433,11 +434,7 @@ async fn ends_and_the_next_start_are_written_together_in_order() {
 #[tokio::test]
 async fn a_failed_combined_write_leaves_nothing_behind() {
     for (backend, store, _guard) in common::stores().await {
-        let id = uuid::Uuid::now_v7().to_string();
-        store
-            .create_run(&new_run(&id), &[step("a", &id), step("b", &id)])
-            .await
-            .unwrap();
+        let id = created(&store, &["a", "b"]).await;
         let a = store.start_attempt(&start_of(&id, "a")).await.unwrap();
         // The start names a run that does not exist: the attempts row's foreign key fails
         // after the end of `a` was already applied inside the transaction.
