@@ -47,13 +47,20 @@ pub(super) fn simple_command(line: &str) -> Option<Vec<&str>> {
 }
 
 /// Where `program` is on `path` (a `PATH` value), as the shell would find it: the
-/// first directory holding an executable regular file of that name.
+/// first directory holding an executable regular file of that name. `None` also when
+/// an empty or relative entry comes first: the shell resolves those against the
+/// step's working directory, so it is left to the shell.
 pub(super) fn find_on_path(program: &str, path: &OsStr) -> Option<PathBuf> {
-    std::env::split_paths(path)
-        // An empty entry means the current directory to a shell; leave that to it.
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .map(|dir| dir.join(program))
-        .find(|candidate| is_executable(candidate))
+    for dir in std::env::split_paths(path) {
+        if !dir.is_absolute() {
+            return None;
+        }
+        let candidate = dir.join(program);
+        if is_executable(&candidate) {
+            return Some(candidate);
+        }
+    }
+    None
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -153,5 +160,10 @@ mod tests {
         assert_eq!(find_on_path("dir-not-file", &path), None);
         assert_eq!(find_on_path("missing", &path), None);
         assert_eq!(find_on_path("tool", OsStr::new("")), None);
+        // A relative entry first: which `tool` it means depends on the step's folder.
+        let relative = std::env::join_paths([Path::new("bin"), &b]).unwrap();
+        assert_eq!(find_on_path("tool", &relative), None);
+        let relative_after = std::env::join_paths([&b, Path::new("bin")]).unwrap();
+        assert_eq!(find_on_path("tool", &relative_after), Some(b.join("tool")));
     }
 }
