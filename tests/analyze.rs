@@ -4,6 +4,9 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::Receiver;
+
+use medic_analyze::testing::{Received, scripted_server};
 
 use crate::support::{Project, stderr, stdout};
 
@@ -325,53 +328,23 @@ fn analyze_a_gitlab_job_url_from_a_local_server() {
     assert_eq!(a["stats"]["format"], "gitlab");
 }
 
-/// Serves `answers` to one connection each, in order, on 127.0.0.1, like an
-/// OpenAI-compatible API; returns the base URL and the request bodies received.
-fn ai_server(answers: Vec<(u16, String)>) -> (String, std::thread::JoinHandle<Vec<String>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}/v1", listener.local_addr().unwrap());
-    let handle = std::thread::spawn(move || {
-        let mut bodies = Vec::new();
-        for (status, answer) in answers {
-            let (mut stream, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut first = String::new();
-            reader.read_line(&mut first).unwrap();
-            assert!(first.starts_with("POST /v1/chat/completions "), "{first}");
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; length];
-            std::io::Read::read_exact(&mut reader, &mut body).unwrap();
-            bodies.push(String::from_utf8(body).unwrap());
-            let head = format!(
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                answer.len()
-            );
-            stream.write_all(head.as_bytes()).unwrap();
-            stream.write_all(answer.as_bytes()).unwrap();
-        }
-        bodies
-    });
-    (base, handle)
+/// The chat-completion requests the scripted server received, by body; each must be a
+/// chat completion.
+fn bodies(requests: &Receiver<Received>) -> Vec<String> {
+    requests
+        .try_iter()
+        .map(|r| {
+            assert!(r.head.starts_with("POST /v1/chat/completions "), "{r:?}");
+            r.body
+        })
+        .collect()
 }
 
-/// OpenAI's reference answer (analyze/tests/fixtures/ai) with the model's text
-/// replaced by an explanation.
+/// OpenAI's reference answer with the model's text replaced by an explanation.
 fn openai_answer() -> String {
-    let text = std::fs::read_to_string(fixture("ai/openai-chat-completion.200.json")).unwrap();
-    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    v["choices"][0]["message"]["content"] = serde_json::json!(
-        r#"{"root_cause": "The parser accepts invalid UTF-8.", "suggested_fix": "Return an error when from_utf8 fails.", "confidence": 0.82}"#
-    );
-    v.to_string()
+    medic_analyze::testing::openai_answer(
+        r#"{"root_cause": "The parser accepts invalid UTF-8.", "suggested_fix": "Return an error when from_utf8 fails.", "confidence": 0.82}"#,
+    )
 }
 
 const FAILED_TEST_LOG: &str = "\
@@ -386,7 +359,7 @@ error: test failed, to rerun pass `--lib`
 
 #[test]
 fn analyze_adds_an_ai_explanation_and_never_sends_a_secret() {
-    let (base, server) = ai_server(vec![(200, openai_answer()), (200, openai_answer())]);
+    let (base, server) = scripted_server([(200, openai_answer()), (200, openai_answer())]);
     let p = Project::new();
     let token = canary_token();
     p.write(
@@ -436,7 +409,7 @@ fn analyze_adds_an_ai_explanation_and_never_sends_a_secret() {
     assert_eq!(v["ai"]["usage"]["input_tokens"], 19);
     assert!(v["ai"]["error"].is_null());
 
-    let bodies = server.join().unwrap();
+    let bodies = bodies(&server);
     assert_eq!(bodies.len(), 2);
     for body in bodies {
         assert!(body.contains("rejects_bad_utf8"), "{body}");
@@ -497,7 +470,7 @@ fn ai_settings_are_checked_first_and_a_failing_provider_is_a_warning() {
 
     // The provider refuses: the analysis is still printed, the failure is a warning.
     let refusal = std::fs::read_to_string(fixture("ai/openai-error.401.json")).unwrap();
-    let (base, server) = ai_server(vec![(401, refusal)]);
+    let (base, server) = scripted_server([(401, refusal)]);
     p.write(
         "ai.json",
         &format!(r#"{{"kind": "openai", "model": "gpt-4o-mini", "base_url": "{base}", "api_key_env": "MY_AI_KEY"}}"#),
@@ -524,5 +497,5 @@ fn ai_settings_are_checked_first_and_a_failing_provider_is_a_warning() {
     assert!(!err.contains("CANARY") && !stdout(&out).contains("CANARY"));
     assert!(stdout(&out).contains("test failure"), "{}", stdout(&out));
     assert!(!stdout(&out).contains("AI explanation"));
-    assert_eq!(server.join().unwrap().len(), 1);
+    assert_eq!(bodies(&server).len(), 1);
 }

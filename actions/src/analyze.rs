@@ -526,8 +526,15 @@ assertion failed: result.is_err()
 error: test failed, to rerun pass `--lib`
 ";
 
-    fn server(status: u16, body: String) -> (String, std::sync::mpsc::Receiver<String>) {
-        crate::support::json_server(status, body)
+    /// A local OpenAI-compatible server answering every request with `status` and `body`.
+    fn server(
+        status: u16,
+        body: String,
+    ) -> (
+        String,
+        std::sync::mpsc::Receiver<medic_analyze::testing::Received>,
+    ) {
+        medic_analyze::testing::scripted_server(std::iter::repeat((status, body)))
     }
 
     fn fixture(name: &str) -> String {
@@ -539,12 +546,9 @@ error: test failed, to rerun pass `--lib`
     }
 
     fn answer() -> String {
-        let mut v: Value =
-            serde_json::from_str(&fixture("openai-chat-completion.200.json")).unwrap();
-        v["choices"][0]["message"]["content"] = json!(
-            r#"{"root_cause": "The parser accepts invalid UTF-8.", "suggested_fix": "Return an error when from_utf8 fails.", "confidence": 0.7}"#
-        );
-        v.to_string()
+        medic_analyze::testing::openai_answer(
+            r#"{"root_cause": "The parser accepts invalid UTF-8.", "suggested_fix": "Return an error when from_utf8 fails.", "confidence": 0.7}"#,
+        )
     }
 
     fn config(value: Value) -> AnalyzeConfig {
@@ -583,7 +587,7 @@ error: test failed, to rerun pass `--lib`
             md.contains("#### AI explanation (openai `gpt-4o-mini`"),
             "{md}"
         );
-        let sent = requests.recv().unwrap();
+        let sent = requests.recv().unwrap().body;
         assert!(
             sent.contains("rejects_bad_utf8") && !sent.contains(token),
             "{sent}"

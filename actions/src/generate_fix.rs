@@ -650,16 +650,8 @@ pub(crate) mod tests {
     /// An OpenAI-compatible server answering with `content` in the API reference
     /// example (analyze/tests/fixtures/ai/openai-chat-completion.200.json).
     fn openai_answering(content: &str) -> String {
-        let mut answer: Value = serde_json::from_str(
-            &std::fs::read_to_string(format!(
-                "{}/../analyze/tests/fixtures/ai/openai-chat-completion.200.json",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-            .unwrap(),
-        )
-        .unwrap();
-        answer["choices"][0]["message"]["content"] = json!(content);
-        crate::support::json_server(200, answer.to_string()).0
+        let answer = medic_analyze::testing::openai_answer(content);
+        medic_analyze::testing::scripted_server(std::iter::repeat((200, answer))).0
     }
 
     #[tokio::test]

@@ -26,6 +26,8 @@ pub mod provider;
 pub mod read;
 pub mod report;
 pub mod sanitize;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod triage;
 
 /// Benchmark hook for `medic bench`: sanitizes and analyses `log` (raw bytes, any

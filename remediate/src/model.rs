@@ -97,55 +97,20 @@ mod tests {
     use crate::strategy::llm_patch;
     use crate::{Outcome, review};
     use medic_analyze::provider::{ProviderConfig, ProviderKind};
-    use serde_json::{Value, json};
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::TcpListener;
+    use medic_analyze::testing::{Received, openai_answer, scripted_server};
+    use serde_json::Value;
+    use std::sync::mpsc::Receiver;
 
     const KEY: &str = "sk-canary-remediate-0123456789abcdef";
 
     /// Answers each connection with the next of `contents` as an OpenAI chat
-    /// completion; returns the base URL and the requests (headers and body) received.
-    fn openai(contents: Vec<String>) -> (String, std::sync::mpsc::Receiver<String>) {
-        let fixture = std::fs::read_to_string(format!(
-            "{}/../analyze/tests/fixtures/ai/openai-chat-completion.200.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}/v1", listener.local_addr().unwrap());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for (stream, content) in listener.incoming().zip(contents) {
-                let Ok(mut stream) = stream else { return };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut head = String::new();
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                    head.push_str(&line);
-                }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
-                let _ = tx.send(format!("{head}\n{}", String::from_utf8_lossy(&body)));
-                let mut answer: Value = serde_json::from_str(&fixture).unwrap();
-                answer["choices"][0]["message"]["content"] = json!(content);
-                let answer = answer.to_string();
-                let _ = stream.write_all(
-                    format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                        answer.len()
-                    )
-                    .as_bytes(),
-                );
-            }
-        });
-        (base, rx)
+    /// completion; returns the base URL and the requests received.
+    fn openai(contents: Vec<String>) -> (String, Receiver<Received>) {
+        scripted_server(
+            contents
+                .into_iter()
+                .map(|content| (200, openai_answer(&content))),
+        )
     }
 
     fn provider(base: &str) -> Provider {
@@ -192,12 +157,16 @@ mod tests {
         };
         assert!(fix.change.diff.contains("+    v[v.len() - 1]"));
         let sent = requests.recv().unwrap();
-        assert!(sent.starts_with("POST /v1/chat/completions "), "{sent}");
         assert!(
-            sent.to_ascii_lowercase()
+            sent.head.starts_with("POST /v1/chat/completions "),
+            "{sent:?}"
+        );
+        assert!(
+            sent.head
+                .to_ascii_lowercase()
                 .contains(&format!("authorization: bearer {KEY}"))
         );
-        let body: Value = serde_json::from_str(sent.split_once("\n\n").unwrap().1).unwrap();
+        let body: Value = serde_json::from_str(&sent.body).unwrap();
         assert_eq!(body["model"], "gpt-4o-mini");
         assert_eq!(body["messages"][0]["content"], llm_patch::SYSTEM);
         assert!(
@@ -218,7 +187,7 @@ mod tests {
                 .any(|f| f.gate == "model" && f.message == "no test covers an empty slice")
         );
         let sent = requests.recv().unwrap();
-        assert!(sent.contains("+    v[v.len() - 1]"));
+        assert!(sent.body.contains("+    v[v.len() - 1]"));
         // A server that is gone is a model error, without the key.
         drop(requests);
         let err = Model::complete(&provider("http://127.0.0.1:9/v1"), "s", "u")
