@@ -22,6 +22,17 @@ pub const TAIL_BYTES: usize = 8 * 1024;
 /// (`setsid`) may hold them open forever.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
+/// A command that checks a worktree: the fix works, or a commit is good, when it
+/// exits 0 within its time budget (a timeout counts as a failure). It runs with
+/// `sh -c` in the worktree.
+#[derive(Debug, Clone)]
+pub struct Verify {
+    /// The command line.
+    pub command: String,
+    /// Its time budget per run.
+    pub timeout: Duration,
+}
+
 /// How the child's environment is built.
 #[derive(Debug, Clone)]
 pub enum Env {

@@ -11,8 +11,6 @@
 //! warning, and by `1 - 0.5 × min(1, lines / max_lines)` so that smaller changes score
 //! higher.
 
-use std::time::Duration;
-
 use medic_analyze::sanitize::{MaskMode, RuleSet, Sanitizer};
 use serde::{Deserialize, Serialize};
 
@@ -74,14 +72,8 @@ pub struct Finding {
     pub line: Option<u64>,
 }
 
-/// A verification command.
-#[derive(Debug, Clone)]
-pub struct Verify {
-    /// Run with `sh -c` in the worktree; exit 0 means the fix works.
-    pub command: String,
-    /// Its time budget.
-    pub timeout: Duration,
-}
+/// The command that tells whether the fix works.
+pub use crate::process::Verify;
 
 /// What the review checks.
 #[derive(Debug, Clone)]
@@ -431,6 +423,8 @@ async fn model_gate(model: &dyn Model, change: &ChangeSummary, findings: &mut Ve
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::git::testing::{TestRepo, write_in};
     use crate::git::{FileChange, diff};

@@ -7,8 +7,6 @@
 //! analysis names, or else the oldest commit of the range (the first one that could
 //! have broken it). A revert that conflicts is no fix, with the files named.
 
-use std::time::Duration;
-
 use git2::{Oid, Repository, RevertOptions, Sort};
 
 use crate::analysis::Failure;
@@ -17,14 +15,8 @@ use crate::process::{self, Env};
 use crate::strategy::finish;
 use crate::{Error, Outcome};
 
-/// A command that tells a good commit (exit 0) from a bad one.
-#[derive(Debug, Clone)]
-pub struct Verify {
-    /// The command line, run with `sh -c` in the worktree.
-    pub command: String,
-    /// Its time budget per run; a timeout counts as bad.
-    pub timeout: Duration,
-}
+/// The command that tells a good commit from a bad one when bisecting.
+pub use crate::process::Verify;
 
 /// Inputs of the revert strategy.
 #[derive(Debug, Clone)]
@@ -261,6 +253,8 @@ fn short(oid: Oid) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::Fix;
     use crate::git::testing::TestRepo;
