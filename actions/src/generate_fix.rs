@@ -321,14 +321,7 @@ async fn generate(config: GenerateFixConfig, ctx: &StepContext) -> Result<Output
             }
         };
         ctx.log(format!("rerun requested: {}", json!(request)));
-        let mut outputs = no_fix(
-            "rerun",
-            &branch,
-            base,
-            "no code change: the job should run again".into(),
-        );
-        outputs.insert("rerun".into(), json!(request));
-        return Ok(outputs);
+        return Ok(rerun_requested(&branch, base, &request));
     }
     let worktree_dir = config.worktree_dir.as_ref().map(|d| ctx.base_dir.join(d));
     let worktree = checkout
@@ -445,16 +438,7 @@ async fn generate(config: GenerateFixConfig, ctx: &StepContext) -> Result<Output
             outputs.insert("worktree".into(), json!(worktree.path));
             outputs
         }
-        Outcome::Rerun(request) => {
-            let mut outputs = no_fix(
-                "rerun",
-                &branch,
-                base,
-                "no code change: the job should run again".into(),
-            );
-            outputs.insert("rerun".into(), json!(request));
-            outputs
-        }
+        Outcome::Rerun(request) => rerun_requested(&branch, base, &request),
     })
 }
 
@@ -478,6 +462,18 @@ fn duration(field: &str, text: Option<&str>) -> Result<Duration, StepError> {
 }
 
 /// Every output, for a step that made no change.
+/// The outputs of a rerun: no code change, and the request `ci.rerun` carries out.
+fn rerun_requested(branch: &str, base: Oid, request: &RerunRequest) -> Outputs {
+    let mut outputs = no_fix(
+        "rerun",
+        branch,
+        base,
+        "no code change: the job should run again".into(),
+    );
+    outputs.insert("rerun".into(), json!(request));
+    outputs
+}
+
 fn no_fix(strategy: &str, branch: &str, base: Oid, reason: String) -> Outputs {
     let mut outputs = Outputs::new();
     outputs.insert("fixed".into(), Value::Bool(false));
