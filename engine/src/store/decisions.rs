@@ -529,14 +529,8 @@ where
     Ok(())
 }
 
-fn decision_from_row<R: Row>(r: &R) -> Result<DecisionRecord>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    f64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
+row_mapper! {
+fn decision_from_row(r) -> DecisionRecord {
     Ok(DecisionRecord {
         id: r.try_get("id")?,
         fingerprint: r.try_get("fingerprint")?,
@@ -551,4 +545,5 @@ where
         result: r.try_get("result")?,
         result_reason: r.try_get("result_reason")?,
     })
+}
 }

@@ -63,7 +63,23 @@ macro_rules! on_pool {
     };
 }
 
-// After `on_pool!`, which it uses.
+/// A function turning a row of either backend into a record. The bounds say that every
+/// column type we read decodes on that backend; writing them once keeps the mappers short.
+macro_rules! row_mapper {
+    (fn $name:ident($r:ident) -> $ret:ty $body:block) => {
+        fn $name<R: Row>($r: &R) -> Result<$ret>
+        where
+            for<'a> &'a str: sqlx::ColumnIndex<R>,
+            String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            Option<i64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            f64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+        $body
+    };
+}
+
+// After `on_pool!` and `row_mapper!`, which they use.
 mod decisions;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -715,21 +731,6 @@ where
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// A function turning a row of either backend into a record. The bounds say that every
-/// column type we read decodes on that backend; writing them once keeps the mappers short.
-macro_rules! row_mapper {
-    (fn $name:ident($r:ident) -> $ret:ty $body:block) => {
-        fn $name<R: Row>($r: &R) -> Result<$ret>
-        where
-            for<'a> &'a str: sqlx::ColumnIndex<R>,
-            String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-            Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-            i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-            Option<i64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-        $body
-    };
 }
 
 row_mapper! {

@@ -234,14 +234,8 @@ impl Store {
     }
 }
 
-fn pull_from_row<R: Row>(r: &R) -> Result<PullRecord>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    Option<i64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
+row_mapper! {
+fn pull_from_row(r) -> PullRecord {
     Ok(PullRecord {
         api_url: r.try_get("api_url")?,
         repository: r.try_get("repository")?,
@@ -257,4 +251,5 @@ where
         updated_at: from_millis(r.try_get("updated_at")?),
         resolved_at: r.try_get::<Option<i64>, _>("resolved_at")?.map(from_millis),
     })
+}
 }
