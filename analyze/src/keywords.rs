@@ -15,6 +15,36 @@
 //! It is built for that use only (no leftmost semantics, no match positions
 //! beyond the end): a gate whose caller then runs the exact check.
 
+/// A set of word indices below [`WordSet::CAPACITY`]: what one scan found, small
+/// and `Copy` so that it can travel with a line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct WordSet([u64; 8]);
+
+impl WordSet {
+    /// Words a set can hold.
+    pub(crate) const CAPACITY: usize = 512;
+
+    /// Adds word `w` (below [`WordSet::CAPACITY`]).
+    #[inline]
+    pub(crate) fn insert(&mut self, w: u32) {
+        self.0[(w / 64) as usize] |= 1 << (w % 64);
+    }
+
+    /// The words in the set, in increasing order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().enumerate().flat_map(|(i, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let b = bits.trailing_zeros();
+                    bits &= bits - 1;
+                    i as u32 * 64 + b
+                })
+            })
+        })
+    }
+}
+
 /// An ASCII case-insensitive Aho-Corasick DFA over lower-case keywords.
 pub(crate) struct KeywordDfa {
     /// Byte → equivalence class; both cases of a letter share one.

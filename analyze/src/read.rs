@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::keywords::WordSet;
 use crate::lines::LineSplitter;
 use crate::sanitize::{SanitizeReport, Sanitizer};
 
@@ -75,7 +76,7 @@ pub enum LineKind {
 }
 
 /// One cleaned, sanitized line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogLine {
     /// 1-based line number in the original input (per file for zip archives).
     pub number: u64,
@@ -87,7 +88,25 @@ pub struct LogLine {
     pub section: Option<u32>,
     /// Index into [`Log::files`] (zip archives hold one file per job or step).
     pub file: u32,
+    /// The triage gate's words in `text`, found by the sanitizer's walk of it,
+    /// so that the triage does not walk the line again; `None` when the text is
+    /// not what the sanitizer walked (it redacted something).
+    #[serde(skip)]
+    pub(crate) gate: Option<WordSet>,
 }
+
+/// Lines are equal when what they say is: `gate` is derived from `text`.
+impl PartialEq for LogLine {
+    fn eq(&self, other: &Self) -> bool {
+        self.number == other.number
+            && self.text == other.text
+            && self.kind == other.kind
+            && self.section == other.section
+            && self.file == other.file
+    }
+}
+
+impl Eq for LogLine {}
 
 /// A named part of the log: a step, group or fold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -553,6 +572,7 @@ impl Cleaner {
             kind,
             section: self.open.last().copied(),
             file: self.file,
+            gate: sanitizer.gate_words_of_last_line(),
         }
     }
 }

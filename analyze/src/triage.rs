@@ -18,6 +18,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::{fingerprint, template, template_hash};
+use crate::keywords::WordSet;
 use crate::read::{self, CiFormat, LineKind, Log, LogLine, ReadError, ReadOptions, Source};
 use crate::sanitize::{SanitizeReport, Sanitizer};
 
@@ -812,7 +813,9 @@ struct Hits {
 /// [`crate::literals`]). Before it, the whole signal table ran as a regex set on
 /// the two thirds of all lines that held a hand-listed trigger word.
 struct Gate {
-    words: crate::keywords::KeywordDfa,
+    dfa: crate::keywords::KeywordDfa,
+    /// The words, lower-cased: the sanitizer walks them too (see [`gate_words`]).
+    words: Vec<Vec<u8>>,
     /// For each word, what it stands for.
     hits: Vec<Hits>,
     /// What the empty word stands for: it is in every line.
@@ -837,19 +840,42 @@ impl Gate {
                 }
             }
         }
+        assert!(
+            words.len() <= WordSet::CAPACITY,
+            "the gate's words must fit a WordSet"
+        );
         Gate {
-            words: crate::keywords::KeywordDfa::new(&words),
+            dfa: crate::keywords::KeywordDfa::new(&words),
+            words,
             hits,
             everywhere,
         }
     }
 
-    fn scan(&self, text: &str) -> Hits {
+    /// What can match `text`, from the words that `found` says it holds, or from
+    /// a scan of it when no one scanned it already.
+    fn scan(&self, text: &str, found: Option<&WordSet>) -> Hits {
         let mut out = self.everywhere;
-        self.words
-            .scan(text.as_bytes(), |w, _| out.merge(&self.hits[w as usize]));
+        match found {
+            Some(words) => {
+                for w in words.iter() {
+                    out.merge(&self.hits[w as usize]);
+                }
+            }
+            None => self
+                .dfa
+                .scan(text.as_bytes(), |w, _| out.merge(&self.hits[w as usize])),
+        }
         out
     }
+}
+
+/// The gate's words, lower-cased and in their index order. The sanitizer walks
+/// every line with a keyword DFA anyway; with these words in it, that one walk
+/// also finds what the gate needs, and the reader hands the result on with the
+/// line ([`LogLine::gate`]), so that the triage does not walk the line again.
+pub(crate) fn gate_words() -> &'static [Vec<u8>] {
+    &tables().gate.words
 }
 
 impl Hits {
@@ -863,8 +889,8 @@ impl Hits {
 impl Tables {
     /// What can match `text`: the gate's hits and the ungated alternatives that
     /// match.
-    fn candidates(&self, text: &str) -> Hits {
-        let mut hits = self.gate.scan(text);
+    fn candidates(&self, text: &str, found: Option<&WordSet>) -> Hits {
+        let mut hits = self.gate.scan(text, found);
         // `matches` allocates: ask `is_match` first, which is nearly always no.
         if self.ungated.is_match(text.as_bytes()) {
             for i in self.ungated.matches(text.as_bytes()).iter() {
@@ -1151,7 +1177,7 @@ impl<'b> Analyzer<'b> {
         }
 
         let bytes = text.as_bytes();
-        let hits = t.candidates(text);
+        let hits = t.candidates(text, line.gate.as_ref());
         if text.len() < 4000 {
             let mut found = t.tool_matches(bytes, &hits);
             while found != 0 {
@@ -1800,12 +1826,19 @@ mod tests {
             include_str!("../tests/fixtures/logdx-lint-react-001/raw.log"),
             include_str!("../tests/fixtures/detect-secrets-samples.jsonl"),
         ];
-        let (mut checked, mut gated, mut lines) = (0, 0, 0);
+        let (mut checked, mut gated, mut lines, mut carried) = (0, 0, 0, 0);
         for text in fixtures {
             let log = read_str(text, &mut Sanitizer::default());
-            for line in log.lines.iter().map(|l| l.text.as_str()) {
+            for log_line in &log.lines {
+                let line = log_line.text.as_str();
                 lines += 1;
-                let hits = t.candidates(line);
+                let hits = t.candidates(line, None);
+                // What the sanitizer's walk found for the gate is what the
+                // gate's own walk finds.
+                if log_line.gate.is_some() {
+                    carried += 1;
+                    assert_eq!(t.candidates(line, log_line.gate.as_ref()), hits, "{line}");
+                }
                 let bytes = line.as_bytes();
                 let expected: u128 = all_signals.matches(bytes).iter().map(|i| 1 << i).sum();
                 let positive = expected & !t.negative;
@@ -1834,6 +1867,11 @@ mod tests {
         assert!(checked > 100, "only {checked} signal lines checked");
         // Not a timing: the gate must leave most lines alone to be worth it.
         assert!(gated * 2 < lines, "{gated} of {lines} lines gated");
+        // Lines the sanitizer changed are walked again; the others are not.
+        assert!(
+            carried * 10 > lines * 9,
+            "{carried} of {lines} lines carried the gate"
+        );
     }
 
     /// What the gate cannot see runs on every line: it must be anchored at the

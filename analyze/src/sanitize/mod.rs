@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 use std::sync::{Arc, OnceLock};
 
-use crate::keywords::KeywordDfa;
+use crate::keywords::{KeywordDfa, WordSet};
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -154,8 +154,12 @@ pub struct RuleSet {
     /// Every keyword, lower-cased, in one automaton matched in any case: one
     /// walk over a line finds them all.
     prefilter: KeywordDfa,
-    /// For each word of the prefilter, what finding it enables.
+    /// For each of the sanitizer's own words of the prefilter (the first ones),
+    /// what finding it enables.
     keywords: Vec<Keyword>,
+    /// The triage gate's words follow the sanitizer's in the prefilter: one walk
+    /// serves both (see [`crate::triage::gate_words`]).
+    gate_words: std::ops::Range<u32>,
     /// Rules without keywords (custom ones only): run on every line.
     always: Vec<u32>,
     allow: Vec<Regex>,
@@ -285,8 +289,17 @@ impl RuleSet {
         // longer one). The case-sensitive prefixes (`AKIA`, `SK`) are in it too,
         // lower-cased, and their case is checked where they are found: a second,
         // case-sensitive scan of every line cost almost as much as the first.
-        let prefilter = KeywordDfa::new(&words);
+        let own = words.len() as u32;
+        let gate = crate::triage::gate_words();
+        let prefilter = KeywordDfa::new(
+            &words
+                .iter()
+                .map(|w| w.as_bytes())
+                .chain(gate.iter().map(Vec::as_slice))
+                .collect::<Vec<_>>(),
+        );
         RuleSet {
+            gate_words: own..own + gate.len() as u32,
             rules: specs
                 .into_iter()
                 .map(|spec| CompiledRule {
@@ -303,9 +316,13 @@ impl RuleSet {
     }
 
     /// Calls `hit` with each rule that a keyword in `line` enables (a rule may
-    /// come more than once).
-    fn keyword_hits(&self, line: &str, mut hit: impl FnMut(u32)) {
+    /// come more than once), and adds the triage gate's words found to `gate`.
+    fn keyword_hits(&self, line: &str, gate: &mut WordSet, mut hit: impl FnMut(u32)) {
         self.prefilter.scan(line.as_bytes(), |w, end| {
+            if self.gate_words.contains(&w) {
+                gate.insert(w - self.gate_words.start);
+                return;
+            }
             let keyword = &self.keywords[w as usize];
             for &r in &keyword.rules {
                 hit(r);
@@ -347,6 +364,9 @@ pub struct Sanitizer {
     report: SanitizeReport,
     candidates: Vec<u64>,
     spans: Vec<Span>,
+    /// The triage gate's words in the line last sanitized, when that line was
+    /// walked and left unchanged (so that they are the words of its output).
+    gate: Option<WordSet>,
 }
 
 impl std::fmt::Debug for Sanitizer {
@@ -402,7 +422,14 @@ impl Sanitizer {
             report: SanitizeReport::default(),
             candidates: vec![0; words],
             spans: Vec::new(),
+            gate: None,
         }
+    }
+
+    /// The triage gate's words found in the line last given to
+    /// [`Sanitizer::sanitize_line`], if it was walked and came out unchanged.
+    pub(crate) fn gate_words_of_last_line(&self) -> Option<WordSet> {
+        self.gate
     }
 
     /// The report so far.
@@ -472,6 +499,7 @@ impl Sanitizer {
     /// Sanitizes one line (without its terminator).
     pub fn sanitize_line<'a>(&mut self, line: &'a str) -> Cow<'a, str> {
         self.report.lines += 1;
+        self.gate = None;
         if self.in_private_key
             && let Some(done) = self.private_key_continuation(line)
         {
@@ -488,6 +516,7 @@ impl Sanitizer {
         if self.spans.is_empty() {
             return Cow::Borrowed(line);
         }
+        self.gate = None;
         Cow::Owned(self.apply_spans(line))
     }
 
@@ -499,10 +528,12 @@ impl Sanitizer {
             *w = 0;
         }
         let mut any = false;
-        rules.keyword_hits(line, |r| {
+        let mut gate = WordSet::default();
+        rules.keyword_hits(line, &mut gate, |r| {
             self.candidates[(r / 64) as usize] |= 1 << (r % 64);
             any = true;
         });
+        self.gate = Some(gate);
         for &r in &rules.always {
             if rules.rules[r as usize].spec.precheck.allows(line) {
                 self.candidates[(r / 64) as usize] |= 1 << (r % 64);
@@ -1231,7 +1262,7 @@ mod tests {
                 )
                 .collect();
             let mut found = Vec::new();
-            set.keyword_hits(&line, |r| found.push(r));
+            set.keyword_hits(&line, &mut WordSet::default(), |r| found.push(r));
             for v in [&mut expected, &mut found] {
                 v.sort_unstable();
                 v.dedup();
