@@ -62,6 +62,9 @@ pub(crate) struct KeywordDfa {
     /// The keywords, lower-cased: those longer than [`PREFIX`] are only walked
     /// that far, and the rest is compared where the prefix is found.
     words: Vec<Box<[u8]>>,
+    /// For a keyword whose case matters, its spelling: the DFA walks it in any
+    /// case and the bytes found are compared with this.
+    spellings: Vec<Option<Box<[u8]>>>,
     /// Longest prefix walked, in bytes.
     max_len: usize,
 }
@@ -77,16 +80,18 @@ const PREFIX: usize = 16;
 const LANE_BYTES: usize = 64;
 
 impl KeywordDfa {
-    /// A DFA over `words` (matched in any ASCII case). Word `i` is reported as
-    /// `i`. An empty word is never reported; more than 2^32 / classes states
-    /// cannot happen with keyword lists of this size.
-    pub(crate) fn new<W: AsRef<[u8]>>(words: &[W]) -> KeywordDfa {
+    /// A DFA over `words`, each with whether it matches in any ASCII case (or
+    /// only as spelt). Word `i` is reported as `i`. An empty word is never
+    /// reported; more than 2^32 / classes states cannot happen with keyword
+    /// lists of this size.
+    pub(crate) fn new<W: AsRef<[u8]>>(cased: &[(W, bool)]) -> KeywordDfa {
+        let words: Vec<&[u8]> = cased.iter().map(|(w, _)| w.as_ref()).collect();
         // Classes: one per distinct (lower-cased) byte the words use, 0 for all
         // other bytes.
         let mut class_of = [0u8; 256];
         let mut nclasses = 1usize;
-        for w in words {
-            for &b in w.as_ref() {
+        for w in &words {
+            for &b in *w {
                 let b = b.to_ascii_lowercase();
                 if class_of[b as usize] == 0 {
                     class_of[b as usize] = nclasses as u8;
@@ -106,7 +111,7 @@ impl KeywordDfa {
         let mut child: Vec<u32> = vec![0; stride];
         let mut own: Vec<Vec<u32>> = vec![Vec::new()];
         for (i, w) in words.iter().enumerate() {
-            let w = w.as_ref();
+            let w: &[u8] = w;
             if w.is_empty() {
                 continue;
             }
@@ -195,13 +200,13 @@ impl KeywordDfa {
             outputs,
             words: words
                 .iter()
-                .map(|w| w.as_ref().to_ascii_lowercase().into_boxed_slice())
+                .map(|w| w.to_ascii_lowercase().into_boxed_slice())
                 .collect(),
-            max_len: words
+            spellings: cased
                 .iter()
-                .map(|w| w.as_ref().len().min(PREFIX))
-                .max()
-                .unwrap_or(0),
+                .map(|(w, any_case)| (!any_case).then(|| w.as_ref().into()))
+                .collect(),
+            max_len: words.iter().map(|w| w.len().min(PREFIX)).max().unwrap_or(0),
         }
     }
 
@@ -324,14 +329,20 @@ impl KeywordDfa {
         let (from, to) = self.output_ranges[index];
         for &w in &self.outputs[from as usize..to as usize] {
             let word = &self.words[w as usize];
+            let spelling = self.spellings[w as usize].as_deref();
             if word.len() <= PREFIX {
-                hit(w, end);
+                if spelling.is_none_or(|s| text[..end].ends_with(s)) {
+                    hit(w, end);
+                }
                 continue;
             }
             let start = end - PREFIX;
             if text
                 .get(start..start + word.len())
-                .is_some_and(|t| t.eq_ignore_ascii_case(word))
+                .is_some_and(|t| match spelling {
+                    Some(s) => t == s,
+                    None => t.eq_ignore_ascii_case(word),
+                })
             {
                 hit(w, start + word.len());
             }
@@ -361,8 +372,8 @@ mod tests {
         v
     }
 
-    /// Every occurrence, in any case, short and long lines, against the
-    /// aho-corasick crate's overlapping search.
+    /// Every occurrence, in any case or as spelt, short and long lines, against
+    /// the aho-corasick crate's overlapping search.
     #[test]
     fn finds_what_an_overlapping_search_finds() {
         let words = [
@@ -380,8 +391,28 @@ mod tests {
             "se",
             "secret_access_key",
             "xyzzy-long-keyword-of-forty-bytes-or-so-",
+            "Failed",
+            "ERROR: ",
+            "xyzzy-LONG-keyword-of-forty-bytes-or-so-",
         ];
-        let dfa = KeywordDfa::new(&words);
+        // Some words only as spelt.
+        let cased: Vec<(&str, bool)> = words
+            .iter()
+            .map(|&w| {
+                (
+                    w,
+                    !matches!(
+                        w,
+                        "Failed"
+                            | "pat"
+                            | "ERROR: "
+                            | "secret_access_key"
+                            | "xyzzy-LONG-keyword-of-forty-bytes-or-so-"
+                    ),
+                )
+            })
+            .collect();
+        let dfa = KeywordDfa::new(&cased);
         let reference = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .build(words)
@@ -415,6 +446,10 @@ mod tests {
             }
             let mut expected: Vec<(u32, usize)> = reference
                 .find_overlapping_iter(&line)
+                .filter(|m| {
+                    let (word, any_case) = cased[m.pattern().as_usize()];
+                    any_case || &line[m.start()..m.end()] == word
+                })
                 .map(|m| (m.pattern().as_u32(), m.end()))
                 .collect();
             expected.sort_unstable();
@@ -424,7 +459,7 @@ mod tests {
 
     #[test]
     fn tables_stay_small() {
-        let words: Vec<String> = (0..300).map(|i| format!("word{i}-x")).collect();
+        let words: Vec<(String, bool)> = (0..300).map(|i| (format!("word{i}-x"), true)).collect();
         let dfa = KeywordDfa::new(&words);
         assert!(dfa.memory_usage() < 1 << 20, "{}", dfa.memory_usage());
     }

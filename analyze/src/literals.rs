@@ -1,5 +1,6 @@
 //! Required literals: for a regular expression, a set of literals of which at least
-//! one occurs (in some ASCII case) in every match.
+//! one occurs in every match, each in its own case or, where the pattern folds
+//! case, in any ASCII case.
 //!
 //! The triage's signal table has a hundred patterns; running them as a set on
 //! every line cost more than everything else together. Most lines cannot match
@@ -17,20 +18,69 @@ use regex_syntax::hir::{Class, Hir, HirKind};
 /// Longest cross product kept while joining adjacent parts (`[Ee][Rr]…`).
 const MAX_SET: usize = 64;
 
+/// A literal that a match contains: as written when the pattern's case matters
+/// there, lower-cased when it matches in any ASCII case. Case-sensitive
+/// literals let the gate pass fewer lines: `Error` in a pattern is not gated on
+/// every line that says `error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Lit {
+    /// The bytes: lower-case if `any_case`.
+    pub bytes: Vec<u8>,
+    /// Whether it matches in any ASCII case (some part came from a folded
+    /// class such as `(?i)e` = `[Ee]`).
+    pub any_case: bool,
+}
+
+impl Lit {
+    fn empty() -> Lit {
+        Lit {
+            bytes: Vec::new(),
+            any_case: false,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// `self` followed by `next`: in any case if either part is.
+    fn join(&self, next: &Lit) -> Lit {
+        let any_case = self.any_case || next.any_case;
+        let mut bytes = self.bytes.clone();
+        bytes.extend_from_slice(&next.bytes);
+        if any_case {
+            bytes.make_ascii_lowercase();
+        }
+        Lit { bytes, any_case }
+    }
+
+    /// Whether every text that holds `self` holds `other`.
+    fn implies(&self, other: &Lit) -> bool {
+        let contains = |hay: &[u8], needle: &[u8]| {
+            needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+        };
+        if other.any_case {
+            contains(&self.bytes.to_ascii_lowercase(), &other.bytes)
+        } else {
+            !self.any_case && contains(&self.bytes, &other.bytes)
+        }
+    }
+}
+
 /// What is known about the matches of a sub-expression.
 struct Req {
-    /// Lower-case literals, one of which every match contains.
-    lits: Vec<Vec<u8>>,
+    /// Literals, one of which every match contains.
+    lits: Vec<Lit>,
     /// Every match *is* one of `lits` (so neighbours can be joined onto it).
     exact: bool,
 }
 
-/// How to gate a pattern: the literals (lower-case) of which every match of the
-/// gated part contains one, and the top-level alternatives that have no literal
+/// How to gate a pattern: the literals of which every match of the gated part
+/// contains one, and the top-level alternatives that have no literal
 /// of `min_len` bytes or more (as patterns of their own, to run ungated). The
 /// pattern is read as the triage compiles it: bytes, ASCII classes. `None` if it
 /// does not parse.
-pub(crate) fn split(pattern: &str, min_len: usize) -> Option<(Vec<Vec<u8>>, Vec<String>)> {
+pub(crate) fn split(pattern: &str, min_len: usize) -> Option<(Vec<Lit>, Vec<String>)> {
     let hir = parse(pattern)?;
     let branches = match hir.kind() {
         HirKind::Alternation(b) => b.as_slice(),
@@ -52,20 +102,17 @@ pub(crate) fn split(pattern: &str, min_len: usize) -> Option<(Vec<Vec<u8>>, Vec<
     Some((minimal(lits), ungated))
 }
 
-/// Drops literals that contain another one: any text holding them holds that one.
-fn minimal(mut lits: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+/// Drops literals that imply a shorter one: any text holding them holds that one.
+fn minimal(mut lits: Vec<Lit>) -> Vec<Lit> {
     let all = lits.clone();
-    lits.retain(|l| {
-        !all.iter()
-            .any(|k| k.len() < l.len() && l.windows(k.len().max(1)).any(|w| w == k.as_slice()))
-    });
+    lits.retain(|l| !all.iter().any(|k| k.len() < l.len() && l.implies(k)));
     lits
 }
 
-/// The literals (lower-case) of which every match of `pattern` contains one, or
-/// `None` when some match may contain none of length `min_len` or more.
+/// The literals of which every match of `pattern` contains one, or `None` when
+/// some match may contain none of length `min_len` or more.
 #[cfg(test)]
-pub(crate) fn required(pattern: &str, min_len: usize) -> Option<Vec<Vec<u8>>> {
+pub(crate) fn required(pattern: &str, min_len: usize) -> Option<Vec<Lit>> {
     let req = of(&parse(pattern)?)?;
     if req.lits.iter().any(|l| l.len() < min_len) {
         return None;
@@ -86,11 +133,14 @@ fn of(hir: &Hir) -> Option<Req> {
     match hir.kind() {
         // Zero-width: neutral inside a concatenation.
         HirKind::Empty | HirKind::Look(_) => Some(Req {
-            lits: vec![Vec::new()],
+            lits: vec![Lit::empty()],
             exact: true,
         }),
         HirKind::Literal(l) => Some(Req {
-            lits: vec![l.0.to_ascii_lowercase()],
+            lits: vec![Lit {
+                bytes: l.0.to_vec(),
+                any_case: false,
+            }],
             exact: true,
         }),
         HirKind::Class(c) => class(c).map(|lits| Req { lits, exact: true }),
@@ -103,8 +153,8 @@ fn of(hir: &Hir) -> Option<Req> {
                 return match (r.max, of(&r.sub)) {
                     (Some(1), Some(sub)) if sub.exact => {
                         let mut lits = sub.lits;
-                        if !lits.contains(&Vec::new()) {
-                            lits.push(Vec::new());
+                        if !lits.contains(&Lit::empty()) {
+                            lits.push(Lit::empty());
                         }
                         Some(Req { lits, exact: true })
                     }
@@ -118,7 +168,7 @@ fn of(hir: &Hir) -> Option<Req> {
             })
         }
         HirKind::Alternation(branches) => {
-            let mut lits: Vec<Vec<u8>> = Vec::new();
+            let mut lits: Vec<Lit> = Vec::new();
             let mut exact = true;
             for b in branches {
                 let r = of(b)?;
@@ -135,14 +185,15 @@ fn of(hir: &Hir) -> Option<Req> {
     }
 }
 
-/// A class's members (lower-cased) when there are few of them.
-fn class(c: &Class) -> Option<Vec<Vec<u8>>> {
-    let mut out: Vec<Vec<u8>> = Vec::new();
+/// A class's members when there are few of them; a letter whose both cases are
+/// members (`[Ee]`, as `(?i)` writes `e`) is one member in any case.
+fn class(c: &Class) -> Option<Vec<Lit>> {
+    let mut members: Vec<Vec<u8>> = Vec::new();
     let mut add = |bytes: Vec<u8>| {
-        if !out.contains(&bytes) {
-            out.push(bytes);
+        if !members.contains(&bytes) {
+            members.push(bytes);
         }
-        out.len() <= 8
+        members.len() <= 16
     };
     match c {
         Class::Bytes(b) => {
@@ -151,7 +202,7 @@ fn class(c: &Class) -> Option<Vec<Vec<u8>>> {
                     return None;
                 }
                 for byte in r.start()..=r.end() {
-                    if !add(vec![byte.to_ascii_lowercase()]) {
+                    if !add(vec![byte]) {
                         return None;
                     }
                 }
@@ -164,22 +215,42 @@ fn class(c: &Class) -> Option<Vec<Vec<u8>>> {
                 }
                 for ch in r.start()..=r.end() {
                     let mut buf = [0u8; 4];
-                    let s = ch.encode_utf8(&mut buf).as_bytes().to_ascii_lowercase();
-                    if !add(s) {
+                    if !add(ch.encode_utf8(&mut buf).as_bytes().to_vec()) {
                         return None;
                     }
                 }
             }
         }
     }
-    Some(out)
+    let mut out: Vec<Lit> = Vec::new();
+    for m in &members {
+        let folded = m.to_ascii_lowercase() != m.to_ascii_uppercase();
+        let lit = if folded
+            && members.contains(&m.to_ascii_lowercase())
+            && members.contains(&m.to_ascii_uppercase())
+        {
+            Lit {
+                bytes: m.to_ascii_lowercase(),
+                any_case: true,
+            }
+        } else {
+            Lit {
+                bytes: m.clone(),
+                any_case: false,
+            }
+        };
+        if !out.contains(&lit) {
+            out.push(lit);
+        }
+    }
+    (out.len() <= 8).then_some(out)
 }
 
 /// A concatenation: joins runs of exact parts into longer literals, then keeps
 /// the most selective requirement among the runs and the inexact parts.
 fn concat(parts: &[Hir]) -> Option<Req> {
-    let mut choices: Vec<Vec<Vec<u8>>> = Vec::new();
-    let mut run: Option<Vec<Vec<u8>>> = None;
+    let mut choices: Vec<Vec<Lit>> = Vec::new();
+    let mut run: Option<Vec<Lit>> = None;
     let mut all_exact = true;
     let mut broken = false;
     for part in parts {
@@ -191,8 +262,7 @@ fn concat(parts: &[Hir]) -> Option<Req> {
                         let mut joined = Vec::with_capacity(prev.len() * r.lits.len());
                         for a in &prev {
                             for b in &r.lits {
-                                let mut l = a.clone();
-                                l.extend_from_slice(b);
+                                let l = a.join(b);
                                 if !joined.contains(&l) {
                                     joined.push(l);
                                 }
@@ -226,8 +296,10 @@ fn concat(parts: &[Hir]) -> Option<Req> {
     choices
         .into_iter()
         .max_by_key(|lits| {
-            let shortest = lits.iter().map(Vec::len).min().unwrap_or(0);
-            let common = lits.iter().any(|l| COMMON.contains(&l.as_slice()));
+            let shortest = lits.iter().map(Lit::len).min().unwrap_or(0);
+            let common = lits
+                .iter()
+                .any(|l| COMMON.contains(&l.bytes.to_ascii_lowercase().as_slice()));
             (
                 shortest >= 3,
                 !common,
@@ -271,10 +343,18 @@ const COMMON: &[&[u8]] = &[
 mod tests {
     use super::*;
 
+    /// The literals, those in any case marked `(?i)`.
     fn req(p: &str) -> Option<Vec<String>> {
         required(p, 1).map(|v| {
             v.into_iter()
-                .map(|l| String::from_utf8(l).unwrap())
+                .map(|l| {
+                    let text = String::from_utf8(l.bytes).unwrap();
+                    if l.any_case {
+                        format!("(?i){text}")
+                    } else {
+                        text
+                    }
+                })
                 .collect()
         })
     }
@@ -285,21 +365,23 @@ mod tests {
             req(r"error: could not compile `"),
             Some(vec!["error: could not compile `".into()])
         );
-        assert_eq!(req(r"(?i)\bwarn(?:ing)?\b"), Some(vec!["warn".into()]));
-        assert_eq!(req(r"^\s*--- FAIL: "), Some(vec!["--- fail: ".into()]));
+        assert_eq!(req(r"(?i)\bwarn(?:ing)?\b"), Some(vec!["(?i)warn".into()]));
+        assert_eq!(req(r"^\s*--- FAIL: "), Some(vec!["--- FAIL: ".into()]));
         assert_eq!(
             req(r"npm ERR!|^npm error "),
-            Some(vec!["npm err!".into(), "npm error ".into()])
+            Some(vec!["npm ERR!".into(), "npm error ".into()])
         );
+        // A part in any case makes the whole literal so.
+        assert_eq!(req(r"Error(?i:x)"), Some(vec!["(?i)errorx".into()]));
         assert_eq!(req(r"^\S+\.go:\d+:\d+: "), Some(vec![".go:".into()]));
-        assert_eq!(req(r"\berror TS\d+:"), Some(vec!["error ts".into()]));
+        assert_eq!(req(r"\berror TS\d+:"), Some(vec!["error TS".into()]));
         assert_eq!(
             req(r"(?i)\btimed? ?out\b"),
             Some(vec![
-                "timed out".into(),
-                "timedout".into(),
-                "time out".into(),
-                "timeout".into()
+                "(?i)timed out".into(),
+                "(?i)timedout".into(),
+                "(?i)time out".into(),
+                "(?i)timeout".into()
             ])
         );
     }
@@ -307,13 +389,16 @@ mod tests {
     /// Of several required literals, the gate takes one that logs rarely hold.
     #[test]
     fn words_logs_are_full_of_are_avoided() {
-        assert_eq!(req(r"(?i)ssl.*(?:error|failed)"), Some(vec!["ssl".into()]));
+        assert_eq!(
+            req(r"(?i)ssl.*(?:error|failed)"),
+            Some(vec!["(?i)ssl".into()])
+        );
         assert_eq!(
             req(r"Tests run: \d+, Failures: \d+, Errors: \d+.*<<< (?:FAILURE|ERROR)!"),
-            Some(vec!["<<< failure!".into(), "<<< error!".into()])
+            Some(vec!["<<< FAILURE!".into(), "<<< ERROR!".into()])
         );
         // … but not for a literal too short to gate on.
-        assert_eq!(req(r"^FAIL\s+\S+\s+[\d.]+s$"), Some(vec!["fail".into()]));
+        assert_eq!(req(r"^FAIL\s+\S+\s+[\d.]+s$"), Some(vec!["FAIL".into()]));
     }
 
     #[test]
@@ -331,7 +416,9 @@ mod tests {
     #[test]
     fn alternatives_without_literals_are_split_off() {
         let (lits, ungated) = split(r"\bdocker (?:build|run)\b|^#\d+ \[", 3).unwrap();
-        assert_eq!(lits, [b"docker build".to_vec(), b"docker run".to_vec()]);
+        let words: Vec<&[u8]> = lits.iter().map(|l| l.bytes.as_slice()).collect();
+        assert_eq!(words, [b"docker build".as_slice(), b"docker run"]);
+        assert!(lits.iter().all(|l| !l.any_case));
         assert_eq!(ungated.len(), 1);
         let re = regex::bytes::RegexBuilder::new(&ungated[0])
             .unicode(false)
@@ -370,8 +457,10 @@ mod tests {
             let lits = required(pattern, 1).unwrap_or_else(|| panic!("{pattern}"));
             let lower = text.to_ascii_lowercase();
             assert!(
-                lits.iter()
-                    .any(|l| lower.contains(std::str::from_utf8(l).unwrap())),
+                lits.iter().any(|l| {
+                    let hay = if l.any_case { &lower } else { text };
+                    hay.contains(std::str::from_utf8(&l.bytes).unwrap())
+                }),
                 "{pattern}: {lits:?} not in {text}"
             );
         }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::{fingerprint, template, template_hash};
 use crate::keywords::WordSet;
+use crate::literals::Lit;
 use crate::read::{self, CiFormat, LineKind, Log, LogLine, ReadError, ReadOptions, Source};
 use crate::sanitize::{SanitizeReport, Sanitizer};
 
@@ -814,8 +815,8 @@ struct Hits {
 /// the two thirds of all lines that held a hand-listed trigger word.
 struct Gate {
     dfa: crate::keywords::KeywordDfa,
-    /// The words, lower-cased: the sanitizer walks them too (see [`gate_words`]).
-    words: Vec<Vec<u8>>,
+    /// The words: the sanitizer walks them too (see [`gate_words`]).
+    words: Vec<Lit>,
     /// For each word, what it stands for.
     hits: Vec<Hits>,
     /// What the empty word stands for: it is in every line.
@@ -823,12 +824,12 @@ struct Gate {
 }
 
 impl Gate {
-    fn build(entries: Vec<(Vec<u8>, Hits)>) -> Gate {
-        let mut words: Vec<Vec<u8>> = Vec::new();
+    fn build(entries: Vec<(Lit, Hits)>) -> Gate {
+        let mut words: Vec<Lit> = Vec::new();
         let mut hits: Vec<Hits> = Vec::new();
         let mut everywhere = Hits::default();
         for (word, h) in entries {
-            if word.is_empty() {
+            if word.bytes.is_empty() {
                 everywhere.merge(&h);
                 continue;
             }
@@ -845,7 +846,12 @@ impl Gate {
             "the gate's words must fit a WordSet"
         );
         Gate {
-            dfa: crate::keywords::KeywordDfa::new(&words),
+            dfa: crate::keywords::KeywordDfa::new(
+                &words
+                    .iter()
+                    .map(|w| (&w.bytes, w.any_case))
+                    .collect::<Vec<_>>(),
+            ),
             words,
             hits,
             everywhere,
@@ -870,11 +876,11 @@ impl Gate {
     }
 }
 
-/// The gate's words, lower-cased and in their index order. The sanitizer walks
+/// The gate's words, in their index order. The sanitizer walks
 /// every line with a keyword DFA anyway; with these words in it, that one walk
 /// also finds what the gate needs, and the reader hands the result on with the
 /// line ([`LogLine::gate`]), so that the triage does not walk the line again.
-pub(crate) fn gate_words() -> &'static [Vec<u8>] {
+pub(crate) fn gate_words() -> &'static [Lit] {
     &tables().gate.words
 }
 
@@ -966,7 +972,7 @@ fn tables() -> &'static Tables {
         assert!(SIGNALS.len() <= 128 && TOOLS.len() <= 64, "bit sets too small");
         // Each pattern's literals feed the gate; its alternatives without one
         // (anchored shapes) run on every line.
-        let mut entries: Vec<(Vec<u8>, Hits)> = Vec::new();
+        let mut entries: Vec<(Lit, Hits)> = Vec::new();
         let mut ungated: Vec<String> = Vec::new();
         let mut ungated_hits = Vec::new();
         let mut negative = 0u128;
@@ -1005,7 +1011,13 @@ fn tables() -> &'static Tables {
         // Every verdict has a literal part; should one ever lack it, the gate
         // takes the empty literal, which hits every line.
         if !ungated_verdict.is_empty() {
-            entries.push((Vec::new(), verdict_hit));
+            entries.push((
+                Lit {
+                    bytes: Vec::new(),
+                    any_case: true,
+                },
+                verdict_hit,
+            ));
         }
         Tables {
         signals: SIGNALS.iter().map(|s| ascii_regex(s.pattern)).collect(),

@@ -294,8 +294,8 @@ impl RuleSet {
         let prefilter = KeywordDfa::new(
             &words
                 .iter()
-                .map(|w| w.as_bytes())
-                .chain(gate.iter().map(Vec::as_slice))
+                .map(|w| (w.as_bytes(), true))
+                .chain(gate.iter().map(|w| (w.bytes.as_slice(), w.any_case)))
                 .collect::<Vec<_>>(),
         );
         RuleSet {
