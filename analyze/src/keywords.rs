@@ -45,6 +45,56 @@ impl WordSet {
     }
 }
 
+/// A keyword and how it must occur to count.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Word<'a> {
+    pub bytes: &'a [u8],
+    /// In any ASCII case, or only as spelt.
+    pub any_case: bool,
+    /// Only where an ASCII word boundary (`\b`) is at its start.
+    pub bound_start: bool,
+    /// Only where an ASCII word boundary is at its end.
+    pub bound_end: bool,
+}
+
+impl<'a> Word<'a> {
+    /// A word that counts wherever it occurs, in any case.
+    pub(crate) fn anywhere(bytes: &'a [u8]) -> Word<'a> {
+        Word {
+            bytes,
+            any_case: true,
+            bound_start: false,
+            bound_end: false,
+        }
+    }
+}
+
+/// What is checked where a word's walk ends, for words that need more than
+/// being found in any case.
+#[derive(Debug, Clone, Default)]
+struct Check {
+    spelling: Option<Box<[u8]>>,
+    bound_start: bool,
+    bound_end: bool,
+}
+
+impl Check {
+    fn passes(&self, text: &[u8], start: usize, end: usize) -> bool {
+        self.spelling
+            .as_deref()
+            .is_none_or(|s| &text[start..end] == s)
+            && (!self.bound_start || word_boundary(text, start))
+            && (!self.bound_end || word_boundary(text, end))
+    }
+}
+
+/// Whether an ASCII word boundary is at `i` (as the regex crate's `\b` without
+/// Unicode: a word byte is `[0-9A-Za-z_]`).
+fn word_boundary(text: &[u8], i: usize) -> bool {
+    let is_word = |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_');
+    is_word(i.checked_sub(1).and_then(|j| text.get(j))) != is_word(text.get(i))
+}
+
 /// An ASCII case-insensitive Aho-Corasick DFA over lower-case keywords.
 pub(crate) struct KeywordDfa {
     /// Byte → equivalence class; both cases of a letter share one.
@@ -62,9 +112,10 @@ pub(crate) struct KeywordDfa {
     /// The keywords, lower-cased: those longer than [`PREFIX`] are only walked
     /// that far, and the rest is compared where the prefix is found.
     words: Vec<Box<[u8]>>,
-    /// For a keyword whose case matters, its spelling: the DFA walks it in any
-    /// case and the bytes found are compared with this.
-    spellings: Vec<Option<Box<[u8]>>>,
+    /// For a keyword that needs more than being found in any case (its
+    /// spelling, word boundaries), what to check where it is found; `None`
+    /// for the others.
+    checks: Vec<Option<Check>>,
     /// Longest prefix walked, in bytes.
     max_len: usize,
 }
@@ -80,12 +131,11 @@ const PREFIX: usize = 16;
 const LANE_BYTES: usize = 64;
 
 impl KeywordDfa {
-    /// A DFA over `words`, each with whether it matches in any ASCII case (or
-    /// only as spelt). Word `i` is reported as `i`. An empty word is never
-    /// reported; more than 2^32 / classes states cannot happen with keyword
-    /// lists of this size.
-    pub(crate) fn new<W: AsRef<[u8]>>(cased: &[(W, bool)]) -> KeywordDfa {
-        let words: Vec<&[u8]> = cased.iter().map(|(w, _)| w.as_ref()).collect();
+    /// A DFA over `words`, each reported only where it occurs as it asks. Word
+    /// `i` is reported as `i`. An empty word is never reported; more than 2^32
+    /// / classes states cannot happen with keyword lists of this size.
+    pub(crate) fn new(given: &[Word<'_>]) -> KeywordDfa {
+        let words: Vec<&[u8]> = given.iter().map(|w| w.bytes).collect();
         // Classes: one per distinct (lower-cased) byte the words use, 0 for all
         // other bytes.
         let mut class_of = [0u8; 256];
@@ -202,9 +252,15 @@ impl KeywordDfa {
                 .iter()
                 .map(|w| w.to_ascii_lowercase().into_boxed_slice())
                 .collect(),
-            spellings: cased
+            checks: given
                 .iter()
-                .map(|(w, any_case)| (!any_case).then(|| w.as_ref().into()))
+                .map(|w| {
+                    (!w.any_case || w.bound_start || w.bound_end).then(|| Check {
+                        spelling: (!w.any_case).then(|| w.bytes.into()),
+                        bound_start: w.bound_start,
+                        bound_end: w.bound_end,
+                    })
+                })
                 .collect(),
             max_len: words.iter().map(|w| w.len().min(PREFIX)).max().unwrap_or(0),
         }
@@ -329,22 +385,21 @@ impl KeywordDfa {
         let (from, to) = self.output_ranges[index];
         for &w in &self.outputs[from as usize..to as usize] {
             let word = &self.words[w as usize];
-            let spelling = self.spellings[w as usize].as_deref();
+            let check = self.checks[w as usize].as_ref();
             if word.len() <= PREFIX {
-                if spelling.is_none_or(|s| text[..end].ends_with(s)) {
+                if check.is_none_or(|c| c.passes(text, end - word.len(), end)) {
                     hit(w, end);
                 }
                 continue;
             }
             let start = end - PREFIX;
+            let word_end = start + word.len();
             if text
-                .get(start..start + word.len())
-                .is_some_and(|t| match spelling {
-                    Some(s) => t == s,
-                    None => t.eq_ignore_ascii_case(word),
-                })
+                .get(start..word_end)
+                .is_some_and(|t| t.eq_ignore_ascii_case(word))
+                && check.is_none_or(|c| c.passes(text, start, word_end))
             {
-                hit(w, start + word.len());
+                hit(w, word_end);
             }
         }
     }
@@ -372,8 +427,9 @@ mod tests {
         v
     }
 
-    /// Every occurrence, in any case or as spelt, short and long lines, against
-    /// the aho-corasick crate's overlapping search.
+    /// Every occurrence, in any case or as spelt, with or without word
+    /// boundaries, short and long lines, against the aho-corasick crate's
+    /// overlapping search and the regex crate's `\b`.
     #[test]
     fn finds_what_an_overlapping_search_finds() {
         let words = [
@@ -412,7 +468,24 @@ mod tests {
                 )
             })
             .collect();
-        let dfa = KeywordDfa::new(&cased);
+        // Some only at word boundaries: bit 0 at the start, bit 1 at the end.
+        let bounds = |w: &str| match w {
+            "err" | "Failed" => 1,
+            "token" | "ap" => 2,
+            "se" | "error" | "xyzzy-long-keyword-of-forty-bytes-or-so-" => 3,
+            _ => 0,
+        };
+        let given: Vec<Word<'_>> = cased
+            .iter()
+            .map(|&(w, any_case)| Word {
+                bytes: w.as_bytes(),
+                any_case,
+                bound_start: bounds(w) & 1 != 0,
+                bound_end: bounds(w) & 2 != 0,
+            })
+            .collect();
+        let dfa = KeywordDfa::new(&given);
+        let boundary = regex::bytes::Regex::new(r"(?-u)\b").unwrap();
         let reference = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .build(words)
@@ -444,11 +517,17 @@ mod tests {
                 seed ^= seed << 5;
                 line.push_str(pieces[seed as usize % pieces.len()]);
             }
+            let boundaries: Vec<usize> = boundary
+                .find_iter(line.as_bytes())
+                .map(|m| m.start())
+                .collect();
             let mut expected: Vec<(u32, usize)> = reference
                 .find_overlapping_iter(&line)
                 .filter(|m| {
                     let (word, any_case) = cased[m.pattern().as_usize()];
-                    any_case || &line[m.start()..m.end()] == word
+                    (any_case || &line[m.start()..m.end()] == word)
+                        && (bounds(word) & 1 == 0 || boundaries.contains(&m.start()))
+                        && (bounds(word) & 2 == 0 || boundaries.contains(&m.end()))
                 })
                 .map(|m| (m.pattern().as_u32(), m.end()))
                 .collect();
@@ -459,8 +538,9 @@ mod tests {
 
     #[test]
     fn tables_stay_small() {
-        let words: Vec<(String, bool)> = (0..300).map(|i| (format!("word{i}-x"), true)).collect();
-        let dfa = KeywordDfa::new(&words);
+        let words: Vec<String> = (0..300).map(|i| format!("word{i}-x")).collect();
+        let given: Vec<Word<'_>> = words.iter().map(|w| Word::anywhere(w.as_bytes())).collect();
+        let dfa = KeywordDfa::new(&given);
         assert!(dfa.memory_usage() < 1 << 20, "{}", dfa.memory_usage());
     }
 }

@@ -13,7 +13,9 @@
 //! a pattern requires several literals, it prefers one that logs rarely hold
 //! ([`COMMON`] lists the words they are full of).
 
-use regex_syntax::hir::{Class, Hir, HirKind};
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
+
+use crate::keywords::Word;
 
 /// Longest cross product kept while joining adjacent parts (`[Ee][Rr]…`).
 const MAX_SET: usize = 64;
@@ -29,13 +31,33 @@ pub(crate) struct Lit {
     /// Whether it matches in any ASCII case (some part came from a folded
     /// class such as `(?i)e` = `[Ee]`).
     pub any_case: bool,
+    /// Whether it counts only with an ASCII word boundary at its start (end):
+    /// set by [`decided`] for a pattern's leading (trailing) `\b`.
+    pub bound_start: bool,
+    pub bound_end: bool,
 }
 
 impl Lit {
     fn empty() -> Lit {
+        Lit::new(Vec::new(), false)
+    }
+
+    pub(crate) fn new(bytes: Vec<u8>, any_case: bool) -> Lit {
         Lit {
-            bytes: Vec::new(),
-            any_case: false,
+            bytes,
+            any_case,
+            bound_start: false,
+            bound_end: false,
+        }
+    }
+
+    /// The literal as a keyword for the DFA.
+    pub(crate) fn as_word(&self) -> Word<'_> {
+        Word {
+            bytes: &self.bytes,
+            any_case: self.any_case,
+            bound_start: self.bound_start,
+            bound_end: self.bound_end,
         }
     }
 
@@ -51,7 +73,7 @@ impl Lit {
         if any_case {
             bytes.make_ascii_lowercase();
         }
-        Lit { bytes, any_case }
+        Lit::new(bytes, any_case)
     }
 
     /// Whether every text that holds `self` holds `other`.
@@ -109,6 +131,62 @@ fn minimal(mut lits: Vec<Lit>) -> Vec<Lit> {
     lits
 }
 
+/// When a pattern is nothing but literals, each perhaps between word boundaries
+/// (`(?i)\b(?:error|fatal)\b`, `\[ERROR\]`), finding one of them where its
+/// boundaries hold *is* a match: the gate decides and the regex need not run.
+/// Those literals, all of them (none dropped for containing another: `warning`
+/// ends at a boundary where `warn` does not), each at least `min_len` long; or
+/// `None` for any other pattern.
+pub(crate) fn decided(pattern: &str, min_len: usize) -> Option<Vec<Lit>> {
+    let hir = parse(pattern)?;
+    let branches = match hir.kind() {
+        HirKind::Alternation(b) => b.as_slice(),
+        _ => std::slice::from_ref(&hir),
+    };
+    let mut out: Vec<Lit> = Vec::new();
+    for branch in branches {
+        let mut parts: &[Hir] = match branch.kind() {
+            HirKind::Concat(parts) => parts,
+            _ => std::slice::from_ref(branch),
+        };
+        let is_bound = |h: &Hir| matches!(h.kind(), HirKind::Look(Look::WordAscii));
+        let bound_start = parts.first().is_some_and(is_bound);
+        if bound_start {
+            parts = &parts[1..];
+        }
+        let bound_end = parts.last().is_some_and(is_bound);
+        if bound_end {
+            parts = &parts[..parts.len() - 1];
+        }
+        if parts.iter().any(has_look) {
+            return None;
+        }
+        let req = of(&Hir::concat(parts.to_vec()))?;
+        if !req.exact || req.lits.iter().any(|l| l.len() < min_len) {
+            return None;
+        }
+        for mut l in req.lits {
+            l.bound_start = bound_start;
+            l.bound_end = bound_end;
+            if !out.contains(&l) {
+                out.push(l);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Whether a look-around (anchor, boundary) is anywhere in `hir`.
+fn has_look(hir: &Hir) -> bool {
+    match hir.kind() {
+        HirKind::Look(_) => true,
+        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) => false,
+        HirKind::Capture(c) => has_look(&c.sub),
+        HirKind::Repetition(r) => has_look(&r.sub),
+        HirKind::Alternation(hs) | HirKind::Concat(hs) => hs.iter().any(has_look),
+    }
+}
+
 /// The literals of which every match of `pattern` contains one, or `None` when
 /// some match may contain none of length `min_len` or more.
 #[cfg(test)]
@@ -137,10 +215,7 @@ fn of(hir: &Hir) -> Option<Req> {
             exact: true,
         }),
         HirKind::Literal(l) => Some(Req {
-            lits: vec![Lit {
-                bytes: l.0.to_vec(),
-                any_case: false,
-            }],
+            lits: vec![Lit::new(l.0.to_vec(), false)],
             exact: true,
         }),
         HirKind::Class(c) => class(c).map(|lits| Req { lits, exact: true }),
@@ -229,15 +304,9 @@ fn class(c: &Class) -> Option<Vec<Lit>> {
             && members.contains(&m.to_ascii_lowercase())
             && members.contains(&m.to_ascii_uppercase())
         {
-            Lit {
-                bytes: m.to_ascii_lowercase(),
-                any_case: true,
-            }
+            Lit::new(m.to_ascii_lowercase(), true)
         } else {
-            Lit {
-                bytes: m.clone(),
-                any_case: false,
-            }
+            Lit::new(m.clone(), false)
         };
         if !out.contains(&lit) {
             out.push(lit);
@@ -384,6 +453,48 @@ mod tests {
                 "(?i)timeout".into()
             ])
         );
+    }
+
+    /// Patterns made only of literals and outer word boundaries are decided by
+    /// the gate; any other shape is not.
+    #[test]
+    fn literal_patterns_are_decided_by_the_gate() {
+        let words = |p: &str| {
+            decided(p, 3).map(|lits| {
+                lits.into_iter()
+                    .map(|l| {
+                        format!(
+                            "{}{}{}{}",
+                            if l.bound_start { "\\b" } else { "" },
+                            if l.any_case { "(?i)" } else { "" },
+                            String::from_utf8(l.bytes).unwrap(),
+                            if l.bound_end { "\\b" } else { "" },
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+        };
+        // `warning` is kept beside `warn`: it ends at a boundary where `warn` does not.
+        assert_eq!(
+            words(r"(?i)\bwarn(?:ing)?\b"),
+            Some(vec![r"\b(?i)warning\b".into(), r"\b(?i)warn\b".into()])
+        );
+        assert_eq!(words(r"\[ERROR\]"), Some(vec![r"[ERROR]".into()]));
+        assert_eq!(
+            words(r"\bjest\b|Tests:"),
+            Some(vec![r"\bjest\b".into(), "Tests:".into()])
+        );
+        for shape in [
+            r"^error: ",
+            r"\berror\b: \d+",
+            r"error.*failed",
+            r"\bab\b",
+            r"foo\bbar",
+            r"(?:error)?",
+            r"[a-z]+rror",
+        ] {
+            assert_eq!(decided(shape, 3), None, "{shape}");
+        }
     }
 
     /// Of several required literals, the gate takes one that logs rarely hold.

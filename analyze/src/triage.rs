@@ -801,11 +801,15 @@ struct Tables {
 const MIN_GATE_LITERAL: usize = 3;
 
 /// What one scan of the gate found in a line: the signals and tools that can
-/// match it (bit i = `SIGNALS[i]`, `TOOLS[i]`) and whether the verdict can.
+/// match it (bit i = `SIGNALS[i]`, `TOOLS[i]`), those that do (patterns the
+/// gate decides alone, see [`crate::literals::decided`]) and whether the
+/// verdict can.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Hits {
     signals: u128,
+    signals_matched: u128,
     tools: u64,
+    tools_matched: u64,
     verdict: bool,
 }
 
@@ -847,10 +851,7 @@ impl Gate {
         );
         Gate {
             dfa: crate::keywords::KeywordDfa::new(
-                &words
-                    .iter()
-                    .map(|w| (&w.bytes, w.any_case))
-                    .collect::<Vec<_>>(),
+                &words.iter().map(Lit::as_word).collect::<Vec<_>>(),
             ),
             words,
             hits,
@@ -887,7 +888,9 @@ pub(crate) fn gate_words() -> &'static [Lit] {
 impl Hits {
     fn merge(&mut self, other: &Hits) {
         self.signals |= other.signals;
+        self.signals_matched |= other.signals_matched;
         self.tools |= other.tools;
+        self.tools_matched |= other.tools_matched;
         self.verdict |= other.verdict;
     }
 }
@@ -910,11 +913,11 @@ impl Tables {
     /// regex set of all signals would report, given the gate's hits. With
     /// `always`, negative signals count even without a positive one.
     fn signal_matches(&self, text: &[u8], hits: &Hits, always: bool) -> u128 {
-        let candidates = hits.signals;
-        let mut matched = self.run(candidates & !self.negative, text);
+        let (candidates, decided) = (hits.signals, hits.signals_matched);
+        let mut matched = (decided & !self.negative) | self.run(candidates & !self.negative, text);
         // Noise only lowers a score: it matters where a positive signal matched.
         if matched != 0 || always {
-            matched |= self.run(candidates & self.negative, text);
+            matched |= (decided & self.negative) | self.run(candidates & self.negative, text);
         }
         matched
     }
@@ -935,7 +938,7 @@ impl Tables {
     /// The tools whose pattern matches `text` (bit i = `TOOLS[i]`).
     fn tool_matches(&self, text: &[u8], hits: &Hits) -> u64 {
         let mut candidates = hits.tools;
-        let mut matched = 0u64;
+        let mut matched = hits.tools_matched;
         while candidates != 0 {
             let i = candidates.trailing_zeros() as usize;
             candidates &= candidates - 1;
@@ -980,6 +983,14 @@ fn tables() -> &'static Tables {
             if s.weight <= 0.0 {
                 negative |= 1 << i;
             }
+            if let Some(lits) = crate::literals::decided(s.pattern, MIN_GATE_LITERAL) {
+                let hit = Hits {
+                    signals_matched: 1 << i,
+                    ..Hits::default()
+                };
+                entries.extend(lits.into_iter().map(|l| (l, hit)));
+                continue;
+            }
             let (lits, alternatives) = crate::literals::split(s.pattern, MIN_GATE_LITERAL)
                 .unwrap_or_else(|| (Vec::new(), vec![s.pattern.to_string()]));
             let hit = Hits {
@@ -991,6 +1002,14 @@ fn tables() -> &'static Tables {
             ungated.extend(alternatives);
         }
         for (i, (p, _)) in TOOLS.iter().enumerate() {
+            if let Some(lits) = crate::literals::decided(p, MIN_GATE_LITERAL) {
+                let hit = Hits {
+                    tools_matched: 1 << i,
+                    ..Hits::default()
+                };
+                entries.extend(lits.into_iter().map(|l| (l, hit)));
+                continue;
+            }
             let (lits, alternatives) = crate::literals::split(p, MIN_GATE_LITERAL)
                 .unwrap_or_else(|| (Vec::new(), vec![p.to_string()]));
             let hit = Hits {
@@ -1012,10 +1031,7 @@ fn tables() -> &'static Tables {
         // takes the empty literal, which hits every line.
         if !ungated_verdict.is_empty() {
             entries.push((
-                Lit {
-                    bytes: Vec::new(),
-                    any_case: true,
-                },
+                Lit::new(Vec::new(), true),
                 verdict_hit,
             ));
         }

@@ -20,7 +20,8 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 use std::sync::{Arc, OnceLock};
 
-use crate::keywords::{KeywordDfa, WordSet};
+use crate::keywords::{KeywordDfa, Word, WordSet};
+use crate::literals::Lit;
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -294,8 +295,8 @@ impl RuleSet {
         let prefilter = KeywordDfa::new(
             &words
                 .iter()
-                .map(|w| (w.as_bytes(), true))
-                .chain(gate.iter().map(|w| (w.bytes.as_slice(), w.any_case)))
+                .map(|w| Word::anywhere(w.as_bytes()))
+                .chain(gate.iter().map(Lit::as_word))
                 .collect::<Vec<_>>(),
         );
         RuleSet {
