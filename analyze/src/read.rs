@@ -398,13 +398,13 @@ fn read_stream<R: BufRead>(
                 log.truncated_lines += 1;
             }
             number += 1;
-            let bytes = text.as_bytes();
-            if memchr::memchr(0, bytes).is_some()
-                || (memchr::memchr(0xEF, bytes).is_some() && text.matches('\u{fffd}').count() > 8)
+            let bytes = LineBytes::of(text.as_bytes());
+            if bytes.has(LineBytes::NUL)
+                || (bytes.has(LineBytes::EF) && text.matches('\u{fffd}').count() > 8)
             {
                 binary_lines += 1;
             }
-            let line = cleaner.push(number, text, sanitizer, log);
+            let line = cleaner.push(number, text, bytes, sanitizer, log);
             sink(line, log);
             !(options.max_bytes > 0 && log.bytes >= options.max_bytes)
         });
@@ -454,26 +454,37 @@ impl Cleaner {
         &mut self,
         number: u64,
         raw: &str,
+        bytes: LineBytes,
         sanitizer: &mut Sanitizer,
         log: &mut Log,
     ) -> LogLine {
-        let mut text = strip_ansi(raw);
+        // What `raw` lacks, every text cut from it lacks: each step below only
+        // removes or slices.
+        let mut text = if bytes.has(LineBytes::CONTROL | LineBytes::NUL) {
+            strip_ansi(raw)
+        } else {
+            std::borrow::Cow::Borrowed(raw)
+        };
         // GitLab section markers end with `\r\x1b[0K`; read them before CR handling.
         let mut gitlab_markers = Vec::new();
-        if has_marker(&text, "section_") {
+        if bytes.has(LineBytes::UNDERSCORE) && has_marker(&text, "section_") {
             text = take_gitlab_sections(&text, &mut gitlab_markers).into();
             if !gitlab_markers.is_empty() {
                 log.format.get_or_insert(CiFormat::Gitlab);
             }
         }
         let mut travis_markers = Vec::new();
-        if has_marker(&text, "travis_") {
+        if bytes.has(LineBytes::UNDERSCORE) && has_marker(&text, "travis_") {
             text = take_travis_markers(&text, &mut travis_markers).into();
             if !travis_markers.is_empty() {
                 log.format.get_or_insert(CiFormat::Travis);
             }
         }
-        let text = last_cr_frame(&text);
+        let text = if bytes.has(LineBytes::CR) {
+            last_cr_frame(&text)
+        } else {
+            &text
+        };
         let (text, had_ts) = strip_timestamp(text);
         if had_ts && log.format.is_none() {
             log.format = Some(CiFormat::GithubActions);
@@ -565,7 +576,9 @@ impl Cleaner {
                 kind = LineKind::SectionStart;
             }
         }
-        let clean = sanitizer.sanitize_line(body).into_owned();
+        let clean = sanitizer
+            .sanitize_line_with(body, bytes.has(LineBytes::AT))
+            .into_owned();
         LogLine {
             number,
             text: clean,
@@ -580,6 +593,54 @@ impl Cleaner {
 enum GitlabMarker {
     Start(String),
     End,
+}
+
+/// Which of the bytes that cleaning and sanitizing look for a raw line holds,
+/// found in one pass: a dozen separate searches of every line (memchr for NUL,
+/// ESC, `_`, CR, `@`, …) cost more than the pass, as lines are short.
+#[derive(Debug, Clone, Copy)]
+struct LineBytes(u8);
+
+impl LineBytes {
+    const NUL: u8 = 1;
+    /// 0xEF, which starts U+FFFD, the mark of lossy decoding.
+    const EF: u8 = 2;
+    /// ESC, BEL or BS: what [`strip_ansi`] looks for besides NUL.
+    const CONTROL: u8 = 4;
+    const UNDERSCORE: u8 = 8;
+    const CR: u8 = 16;
+    const AT: u8 = 32;
+
+    fn of(b: &[u8]) -> LineBytes {
+        // Compares and ORs only, over fixed-size chunks, so that the compiler
+        // turns the loop into vector instructions.
+        let flags = |c: u8| {
+            u8::from(c == 0)
+                | u8::from(c == 0xEF) << 1
+                | u8::from(c == 0x1b || c == 0x07 || c == 0x08) << 2
+                | u8::from(c == b'_') << 3
+                | u8::from(c == b'\r') << 4
+                | u8::from(c == b'@') << 5
+        };
+        let mut found = 0u8;
+        let mut chunks = b.chunks_exact(32);
+        for chunk in &mut chunks {
+            let mut m = 0u8;
+            for &c in chunk {
+                m |= flags(c);
+            }
+            found |= m;
+        }
+        for &c in chunks.remainder() {
+            found |= flags(c);
+        }
+        LineBytes(found)
+    }
+
+    /// Whether the line holds any of `bytes`.
+    fn has(self, bytes: u8) -> bool {
+        self.0 & bytes != 0
+    }
 }
 
 /// Whether `text` contains `marker` (ASCII, ending in `_`): memchr on its last
@@ -1006,6 +1067,41 @@ mod tests {
                 s.push_str(pieces[seed as usize % pieces.len()]);
             }
             assert_eq!(strip_ansi(&s), by_chars(&s), "{s:?}");
+        }
+    }
+
+    /// The one-pass summary says what separate searches say, in chunks and
+    /// in the tail after them.
+    #[test]
+    fn line_bytes_agree_with_searches() {
+        let pieces: [&[u8]; 9] = [
+            b"plain text ",
+            b"\0",
+            b"\xef\xbf\xbd",
+            b"\x1b[0m",
+            b"\x07",
+            b"\x08",
+            b"snake_case",
+            b"\r",
+            b"a@b",
+        ];
+        let mut seed = 0x9e37_79b9_u32;
+        for _ in 0..2000 {
+            let mut line = Vec::new();
+            for _ in 0..seed % 12 {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                line.extend_from_slice(pieces[seed as usize % pieces.len()]);
+            }
+            let bytes = LineBytes::of(&line);
+            let holds = |set: &[u8]| line.iter().any(|b| set.contains(b));
+            assert_eq!(bytes.has(LineBytes::NUL), holds(&[0]));
+            assert_eq!(bytes.has(LineBytes::EF), holds(&[0xef]));
+            assert_eq!(bytes.has(LineBytes::CONTROL), holds(&[0x1b, 0x07, 0x08]));
+            assert_eq!(bytes.has(LineBytes::UNDERSCORE), holds(b"_"));
+            assert_eq!(bytes.has(LineBytes::CR), holds(b"\r"));
+            assert_eq!(bytes.has(LineBytes::AT), holds(b"@"));
         }
     }
 

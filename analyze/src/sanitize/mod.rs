@@ -499,6 +499,13 @@ impl Sanitizer {
 
     /// Sanitizes one line (without its terminator).
     pub fn sanitize_line<'a>(&mut self, line: &'a str) -> Cow<'a, str> {
+        let at_sign = memchr::memchr(b'@', line.as_bytes()).is_some();
+        self.sanitize_line_with(line, at_sign)
+    }
+
+    /// [`Sanitizer::sanitize_line`] for a caller that already knows whether
+    /// the line holds an `@` (no e-mail address without one).
+    pub(crate) fn sanitize_line_with<'a>(&mut self, line: &'a str, at_sign: bool) -> Cow<'a, str> {
         self.report.lines += 1;
         self.gate = None;
         if self.in_private_key
@@ -508,7 +515,7 @@ impl Sanitizer {
         }
         self.spans.clear();
         self.find_rule_spans(line);
-        if self.email != MaskMode::Keep && memchr::memchr(b'@', line.as_bytes()).is_some() {
+        if self.email != MaskMode::Keep && at_sign {
             find_emails(line, &mut self.spans);
         }
         if self.ip != MaskMode::Keep {
