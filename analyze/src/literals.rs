@@ -131,6 +131,33 @@ fn minimal(mut lits: Vec<Lit>) -> Vec<Lit> {
     lits
 }
 
+/// A pattern's top-level alternatives that are anchored at the start of the
+/// text (`^…`), and the others joined into one pattern (`None` when every one
+/// is anchored). `None` if the pattern does not parse.
+pub(crate) fn split_anchored(pattern: &str) -> Option<(Vec<String>, Option<String>)> {
+    let hir = parse(pattern)?;
+    let branches = match hir.kind() {
+        HirKind::Alternation(b) => b.as_slice(),
+        _ => std::slice::from_ref(&hir),
+    };
+    let (anchored, rest): (Vec<&Hir>, Vec<&Hir>) =
+        branches.iter().partition(|b| starts_anchored(b));
+    let rest = (!rest.is_empty())
+        .then(|| Hir::alternation(rest.into_iter().cloned().collect()).to_string());
+    Some((anchored.iter().map(|b| b.to_string()).collect(), rest))
+}
+
+/// Whether every match of `hir` starts at the start of the text.
+fn starts_anchored(hir: &Hir) -> bool {
+    match hir.kind() {
+        HirKind::Look(Look::Start) => true,
+        HirKind::Concat(parts) => parts.first().is_some_and(starts_anchored),
+        HirKind::Capture(c) => starts_anchored(&c.sub),
+        HirKind::Alternation(branches) => branches.iter().all(starts_anchored),
+        _ => false,
+    }
+}
+
 /// When a pattern is nothing but literals, each perhaps between word boundaries
 /// (`(?i)\b(?:error|fatal)\b`, `\[ERROR\]`), finding one of them where its
 /// boundaries hold *is* a match: the gate decides and the regex need not run.
@@ -495,6 +522,26 @@ mod tests {
         ] {
             assert_eq!(decided(shape, 3), None, "{shape}");
         }
+    }
+
+    #[test]
+    fn anchored_alternatives_are_split_off() {
+        let (anchored, rest) = split_anchored(r"^error: |\bfailed\b|^(?:a|b)c").unwrap();
+        assert_eq!(anchored.len(), 2);
+        let rest = rest.unwrap();
+        let re = |p: &str| {
+            regex::bytes::RegexBuilder::new(p)
+                .unicode(false)
+                .build()
+                .unwrap()
+        };
+        assert!(re(&rest).is_match(b"it failed"));
+        assert!(!re(&rest).is_match(b"error: x"));
+        assert!(re(&anchored[0]).is_match(b"error: x"));
+        assert!(!re(&anchored[0]).is_match(b"an error: x"));
+        assert!(re(&anchored[1]).is_match(b"bc"));
+        assert_eq!(split_anchored(r"^x|^y").unwrap().1, None);
+        assert_eq!(split_anchored(r"x").unwrap().0.len(), 0);
     }
 
     /// Of several required literals, the gate takes one that logs rarely hold.

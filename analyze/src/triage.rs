@@ -781,11 +781,9 @@ struct Tables {
     signals: Vec<regex::bytes::Regex>,
     /// Signals with a negative weight (noise): checked on scored lines only.
     negative: u128,
-    /// Alternatives of signals and tool patterns that have no literal for the
-    /// gate (anchored shapes such as `^E\s{2,}\S`): one set run on every line,
-    /// cheap since they are anchored; with what each one stands for.
-    ungated: Ungated,
-    ungated_hits: Vec<Hits>,
+    /// The alternatives of signals and tool patterns anchored at the line
+    /// start: decided on every line by one walk, without their regexes.
+    anchored: Anchored,
     gate: Gate,
     post_failure: regex::bytes::Regex,
     verdict: regex::bytes::Regex,
@@ -896,16 +894,15 @@ impl Hits {
 }
 
 impl Tables {
-    /// What can match `text`: the gate's hits and the ungated alternatives that
-    /// match.
+    /// What can match `text`, and what does: the gate's hits and those of the
+    /// anchored alternatives.
     fn candidates(&self, text: &str, found: Option<&WordSet>) -> Hits {
         let mut hits = self.gate.scan(text, found);
-        // `matches` allocates: ask `is_match` first, which is nearly always no.
-        let mut matched = self.ungated.matching(text.as_bytes());
+        let mut matched = self.anchored.matching(text.as_bytes());
         while matched != 0 {
             let i = matched.trailing_zeros() as usize;
             matched &= matched - 1;
-            hits.merge(&self.ungated_hits[i]);
+            hits.merge(&self.anchored.hits[i]);
         }
         hits
     }
@@ -951,54 +948,65 @@ impl Tables {
     }
 }
 
-/// The alternatives the gate cannot see, asked of every line. They are anchored
-/// at the line start, so a walk of one dense DFA over them ends within a few
-/// bytes on most lines; walked by hand, it costs a fraction of the regex
-/// crate's set search (`is_match`, then `matches` on the sixth of all lines
-/// where one matched), which was a tenth of the triage's time. The set stays
-/// as the reference the tests compare with.
-struct Ungated {
+/// The signals' and tools' alternatives that are anchored at the line start
+/// (`^\s+at …`, `^error(?:\[E\d{4}\])?: `), decided on every line by one walk of
+/// a dense DFA over them all. Anchored, the walk ends within a few bytes on
+/// most lines; walked by hand, it costs a fraction of one call into the regex
+/// crate, and these alternatives were most of the calls left after the gate
+/// (their literals, such as `error`, are in many lines). A match of an
+/// alternative is a match of its pattern. The set stays as the reference the
+/// tests compare with.
+struct Anchored {
     dfa: regex_automata::dfa::dense::DFA<Vec<u32>>,
     start: regex_automata::util::primitives::StateID,
+    /// What each alternative's match stands for.
+    hits: Vec<Hits>,
     set: regex::bytes::RegexSet,
 }
 
-impl Ungated {
-    fn new(patterns: &[String]) -> Ungated {
+impl Anchored {
+    fn new(alternatives: Vec<(String, Hits)>) -> Anchored {
+        assert!(alternatives.len() <= 128, "one bit per alternative");
+        let (patterns, hits): (Vec<String>, Vec<Hits>) = alternatives.into_iter().unzip();
+        use regex_automata::MatchKind;
         use regex_automata::dfa::{Automaton, StartKind, dense};
         use regex_automata::util::{start, syntax};
-        use regex_automata::{Anchored, MatchKind};
         let dfa = dense::Builder::new()
             .configure(
                 dense::DFA::config()
                     .start_kind(StartKind::Anchored)
                     .match_kind(MatchKind::All),
             )
-            .syntax(syntax::Config::new().unicode(false).utf8(false))
-            .build_many(patterns)
-            .expect("the ungated alternatives compile to a DFA");
+            // The alternatives are printed from patterns parsed without Unicode:
+            // their classes, `\b` and case folding are already spelt out in
+            // ASCII (`(?-u:…)`). Unicode mode only admits the non-ASCII literals
+            // some hold (`✓`).
+            .syntax(syntax::Config::new().utf8(false))
+            .build_many(&patterns)
+            .expect("the anchored alternatives compile to a DFA");
         let start = dfa
-            .start_state(&start::Config::new().anchored(Anchored::Yes))
+            .start_state(&start::Config::new().anchored(regex_automata::Anchored::Yes))
             .expect("an anchored start state without look-behind");
-        Ungated {
+        Anchored {
             dfa,
             start,
-            set: ascii_set(patterns.iter().map(String::as_str)),
+            hits,
+            set: regex::bytes::RegexSet::new(&patterns).expect("valid alternatives"),
         }
     }
 
     /// The alternatives that match `text`, bit i for alternative i: what the
     /// set's `matches` says. They are all anchored at the start, so one walk
     /// from there, noting the patterns of every match state, finds them all.
-    fn matching(&self, text: &[u8]) -> u32 {
+    fn matching(&self, text: &[u8]) -> u128 {
         use regex_automata::dfa::Automaton;
         let dfa = &self.dfa;
-        let note = |s, found: &mut u32| {
+        let note = |s, found: &mut u128| {
             for i in 0..dfa.match_len(s) {
                 *found |= 1 << dfa.match_pattern(s, i).as_usize();
             }
         };
-        let mut found = 0u32;
+        let mut found = 0u128;
         let mut s = self.start;
         for &b in text {
             s = dfa.next_state(s, b);
@@ -1031,6 +1039,7 @@ fn ascii_regex(pattern: &str) -> regex::bytes::Regex {
 /// A set matched on bytes with ASCII classes and word boundaries: Unicode `\b`
 /// makes the lazy DFA give up on non-ASCII text, and the fallback is an order of
 /// magnitude slower. Logs are read for ASCII keywords anyway.
+#[cfg(test)]
 fn ascii_set<'a>(patterns: impl IntoIterator<Item = &'a str>) -> regex::bytes::RegexSet {
     regex::bytes::RegexSetBuilder::new(patterns)
         .unicode(false)
@@ -1040,6 +1049,36 @@ fn ascii_set<'a>(patterns: impl IntoIterator<Item = &'a str>) -> regex::bytes::R
         .expect("valid signal table")
 }
 
+/// How the triage finds where `pattern` matches: its anchored alternatives
+/// join the DFA that decides them (`does`); of the others, a pattern of literals
+/// alone is decided by the gate (`does`), and any other pattern gates its
+/// regex on its literals (`can`). Every unanchored alternative has a literal
+/// of [`MIN_GATE_LITERAL`] bytes or more (every test that triages builds the
+/// tables and would fail here).
+fn gate_pattern(
+    pattern: &str,
+    can: Hits,
+    does: Hits,
+    entries: &mut Vec<(Lit, Hits)>,
+    anchored: &mut Vec<(String, Hits)>,
+) {
+    let (starts, rest) = crate::literals::split_anchored(pattern)
+        .unwrap_or_else(|| panic!("signal pattern parses: {pattern}"));
+    anchored.extend(starts.into_iter().map(|a| (a, does)));
+    let Some(rest) = rest else { return };
+    if let Some(lits) = crate::literals::decided(&rest, MIN_GATE_LITERAL) {
+        entries.extend(lits.into_iter().map(|l| (l, does)));
+        return;
+    }
+    let (lits, ungated) = crate::literals::split(&rest, MIN_GATE_LITERAL)
+        .unwrap_or_else(|| panic!("signal pattern parses: {pattern}"));
+    assert!(
+        ungated.is_empty(),
+        "an alternative without a literal of {MIN_GATE_LITERAL} bytes must be anchored: {ungated:?} in {pattern}"
+    );
+    entries.extend(lits.into_iter().map(|l| (l, can)));
+}
+
 fn tables() -> &'static Tables {
     static T: OnceLock<Tables> = OnceLock::new();
     T.get_or_init(|| {
@@ -1047,49 +1086,36 @@ fn tables() -> &'static Tables {
         // Each pattern's literals feed the gate; its alternatives without one
         // (anchored shapes) run on every line.
         let mut entries: Vec<(Lit, Hits)> = Vec::new();
-        let mut ungated: Vec<String> = Vec::new();
-        let mut ungated_hits = Vec::new();
+        let mut anchored: Vec<(String, Hits)> = Vec::new();
         let mut negative = 0u128;
         for (i, s) in SIGNALS.iter().enumerate() {
             if s.weight <= 0.0 {
                 negative |= 1 << i;
             }
-            if let Some(lits) = crate::literals::decided(s.pattern, MIN_GATE_LITERAL) {
-                let hit = Hits {
+            let (can, does) = (
+                Hits {
+                    signals: 1 << i,
+                    ..Hits::default()
+                },
+                Hits {
                     signals_matched: 1 << i,
                     ..Hits::default()
-                };
-                entries.extend(lits.into_iter().map(|l| (l, hit)));
-                continue;
-            }
-            let (lits, alternatives) = crate::literals::split(s.pattern, MIN_GATE_LITERAL)
-                .unwrap_or_else(|| (Vec::new(), vec![s.pattern.to_string()]));
-            let hit = Hits {
-                signals: 1 << i,
-                ..Hits::default()
-            };
-            entries.extend(lits.into_iter().map(|l| (l, hit)));
-            ungated_hits.extend(std::iter::repeat_n(hit, alternatives.len()));
-            ungated.extend(alternatives);
+                },
+            );
+            gate_pattern(s.pattern, can, does, &mut entries, &mut anchored);
         }
         for (i, (p, _)) in TOOLS.iter().enumerate() {
-            if let Some(lits) = crate::literals::decided(p, MIN_GATE_LITERAL) {
-                let hit = Hits {
+            let (can, does) = (
+                Hits {
+                    tools: 1 << i,
+                    ..Hits::default()
+                },
+                Hits {
                     tools_matched: 1 << i,
                     ..Hits::default()
-                };
-                entries.extend(lits.into_iter().map(|l| (l, hit)));
-                continue;
-            }
-            let (lits, alternatives) = crate::literals::split(p, MIN_GATE_LITERAL)
-                .unwrap_or_else(|| (Vec::new(), vec![p.to_string()]));
-            let hit = Hits {
-                tools: 1 << i,
-                ..Hits::default()
-            };
-            entries.extend(lits.into_iter().map(|l| (l, hit)));
-            ungated_hits.extend(std::iter::repeat_n(hit, alternatives.len()));
-            ungated.extend(alternatives);
+                },
+            );
+            gate_pattern(p, can, does, &mut entries, &mut anchored);
         }
         let verdict_hit = Hits {
             verdict: true,
@@ -1109,8 +1135,7 @@ fn tables() -> &'static Tables {
         Tables {
         signals: SIGNALS.iter().map(|s| ascii_regex(s.pattern)).collect(),
         negative,
-        ungated: Ungated::new(&ungated),
-        ungated_hits,
+        anchored: Anchored::new(anchored),
         gate: Gate::build(entries),
         post_failure: ascii_regex(POST_FAILURE[0]),
         verdict: ascii_regex(VERDICT),
@@ -1926,21 +1951,21 @@ mod tests {
             include_str!("../tests/fixtures/detect-secrets-samples.jsonl"),
         ];
         let (mut checked, mut gated, mut lines, mut carried) = (0, 0, 0, 0);
-        let mut ungated_matched = 0;
+        let mut anchored_matched = 0;
         for text in fixtures {
             let log = read_str(text, &mut Sanitizer::default());
             for log_line in &log.lines {
                 let line = log_line.text.as_str();
                 lines += 1;
-                let expected: u32 = t
-                    .ungated
+                let expected: u128 = t
+                    .anchored
                     .set
                     .matches(line.as_bytes())
                     .iter()
                     .map(|i| 1 << i)
                     .sum();
-                assert_eq!(t.ungated.matching(line.as_bytes()), expected, "{line}");
-                ungated_matched += u32::from(expected != 0);
+                assert_eq!(t.anchored.matching(line.as_bytes()), expected, "{line}");
+                anchored_matched += u32::from(expected != 0);
                 let hits = t.candidates(line, None);
                 // What the sanitizer's walk found for the gate is what the
                 // gate's own walk finds.
@@ -1975,8 +2000,8 @@ mod tests {
         }
         assert!(checked > 100, "only {checked} signal lines checked");
         assert!(
-            ungated_matched > 20,
-            "only {ungated_matched} ungated lines checked"
+            anchored_matched > 20,
+            "only {anchored_matched} anchored lines checked"
         );
         // Not a timing: the gate must leave most lines alone to be worth it.
         assert!(gated * 2 < lines, "{gated} of {lines} lines gated");
@@ -1987,17 +2012,21 @@ mod tests {
         );
     }
 
-    /// What the gate cannot see runs on every line: it must be anchored at the
-    /// line start to stay cheap.
+    /// Every line walks the anchored DFA: it must stay small and quick to
+    /// build (the tables are built on a process's first analysis).
     #[test]
-    fn ungated_alternatives_are_anchored() {
+    fn anchored_dfa_stays_small() {
         let t = tables();
-        for p in t.ungated.set.patterns() {
-            let start = p.trim_start_matches("(?:");
-            assert!(start.starts_with('^') || start.starts_with("\\A"), "{p}");
-        }
-        assert!(t.ungated.set.len() < 12, "{:?}", t.ungated.set.patterns());
-        assert!(t.ungated.set.len() <= 32, "one bit per alternative");
+        assert!(
+            t.anchored.dfa.memory_usage() < 4 << 20,
+            "{}",
+            t.anchored.dfa.memory_usage()
+        );
+        eprintln!(
+            "anchored DFA: {} alternatives, {} KiB",
+            t.anchored.hits.len(),
+            t.anchored.dfa.memory_usage() >> 10
+        );
     }
 
     #[test]
