@@ -307,10 +307,12 @@ pub fn analyze_source(
     options: &Options,
 ) -> Result<Analysis, ReadError> {
     let mut a = Analyzer::new(options.clone(), baseline);
+    sanitizer.find_gate_words(true);
     let log = read::stream_log(source, sanitizer, &options.read, &mut |line, log| {
         a.push(&line, log)
-    })?;
-    Ok(a.finish(&log))
+    });
+    sanitizer.find_gate_words(false);
+    Ok(a.finish(&log?))
 }
 
 /// Analyses bytes in memory in one streaming pass, without copying them.
@@ -321,10 +323,12 @@ pub fn analyze_bytes(
     options: &Options,
 ) -> Result<Analysis, ReadError> {
     let mut a = Analyzer::new(options.clone(), baseline);
+    sanitizer.find_gate_words(true);
     let log = read::stream_bytes(bytes, sanitizer, &options.read, &mut |line, log| {
         a.push(&line, log)
-    })?;
-    Ok(a.finish(&log))
+    });
+    sanitizer.find_gate_words(false);
+    Ok(a.finish(&log?))
 }
 
 /// One signal of the scoring table.
@@ -1953,7 +1957,9 @@ mod tests {
         let (mut checked, mut gated, mut lines, mut carried) = (0, 0, 0, 0);
         let mut anchored_matched = 0;
         for text in fixtures {
-            let log = read_str(text, &mut Sanitizer::default());
+            let mut sanitizer = Sanitizer::default();
+            sanitizer.find_gate_words(true);
+            let log = read_str(text, &mut sanitizer);
             for log_line in &log.lines {
                 let line = log_line.text.as_str();
                 lines += 1;

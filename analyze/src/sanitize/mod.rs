@@ -155,12 +155,15 @@ pub struct RuleSet {
     /// Every keyword, lower-cased, in one automaton matched in any case: one
     /// walk over a line finds them all.
     prefilter: KeywordDfa,
-    /// For each of the sanitizer's own words of the prefilter (the first ones),
-    /// what finding it enables.
+    /// The same words followed by the triage gate's, for a sanitizer whose
+    /// lines the triage reads next: one walk serves both (see
+    /// [`crate::triage::gate_words`]). Built on first use, so that sanitizing
+    /// alone pays neither its size nor the triage's tables.
+    with_gate: OnceLock<KeywordDfa>,
+    /// The sanitizer's own words, whose indices come first in both automata.
+    words: Vec<String>,
+    /// For each of the sanitizer's own words, what finding it enables.
     keywords: Vec<Keyword>,
-    /// The triage gate's words follow the sanitizer's in the prefilter: one walk
-    /// serves both (see [`crate::triage::gate_words`]).
-    gate_words: std::ops::Range<u32>,
     /// Rules without keywords (custom ones only): run on every line.
     always: Vec<u32>,
     allow: Vec<Regex>,
@@ -290,17 +293,15 @@ impl RuleSet {
         // longer one). The case-sensitive prefixes (`AKIA`, `SK`) are in it too,
         // lower-cased, and their case is checked where they are found: a second,
         // case-sensitive scan of every line cost almost as much as the first.
-        let own = words.len() as u32;
-        let gate = crate::triage::gate_words();
         let prefilter = KeywordDfa::new(
             &words
                 .iter()
                 .map(|w| Word::anywhere(w.as_bytes()))
-                .chain(gate.iter().map(Lit::as_word))
                 .collect::<Vec<_>>(),
         );
         RuleSet {
-            gate_words: own..own + gate.len() as u32,
+            with_gate: OnceLock::new(),
+            words,
             rules: specs
                 .into_iter()
                 .map(|spec| CompiledRule {
@@ -316,12 +317,32 @@ impl RuleSet {
         }
     }
 
+    /// The prefilter with the triage gate's words after the sanitizer's.
+    fn with_gate(&self) -> &KeywordDfa {
+        self.with_gate.get_or_init(|| {
+            KeywordDfa::new(
+                &self
+                    .words
+                    .iter()
+                    .map(|w| Word::anywhere(w.as_bytes()))
+                    .chain(crate::triage::gate_words().iter().map(Lit::as_word))
+                    .collect::<Vec<_>>(),
+            )
+        })
+    }
+
     /// Calls `hit` with each rule that a keyword in `line` enables (a rule may
-    /// come more than once), and adds the triage gate's words found to `gate`.
-    fn keyword_hits(&self, line: &str, gate: &mut WordSet, mut hit: impl FnMut(u32)) {
-        self.prefilter.scan(line.as_bytes(), |w, end| {
-            if self.gate_words.contains(&w) {
-                gate.insert(w - self.gate_words.start);
+    /// come more than once); with `gate`, walks the triage gate's words too and
+    /// adds those found to it.
+    fn keyword_hits(&self, line: &str, gate: Option<&mut WordSet>, mut hit: impl FnMut(u32)) {
+        let own = self.words.len() as u32;
+        let (dfa, gate) = match gate {
+            Some(g) => (self.with_gate(), g),
+            None => (&self.prefilter, &mut WordSet::default()),
+        };
+        dfa.scan(line.as_bytes(), |w, end| {
+            if w >= own {
+                gate.insert(w - own);
                 return;
             }
             let keyword = &self.keywords[w as usize];
@@ -365,8 +386,12 @@ pub struct Sanitizer {
     report: SanitizeReport,
     candidates: Vec<u64>,
     spans: Vec<Span>,
-    /// The triage gate's words in the line last sanitized, when that line was
-    /// walked and left unchanged (so that they are the words of its output).
+    /// Whether to find the triage gate's words as well (see
+    /// [`Sanitizer::find_gate_words`]).
+    gate_words: bool,
+    /// The triage gate's words in the line last sanitized, when they are
+    /// looked for and that line was walked and left unchanged (so that they
+    /// are the words of its output).
     gate: Option<WordSet>,
 }
 
@@ -423,6 +448,7 @@ impl Sanitizer {
             report: SanitizeReport::default(),
             candidates: vec![0; words],
             spans: Vec::new(),
+            gate_words: false,
             gate: None,
         }
     }
@@ -431,6 +457,14 @@ impl Sanitizer {
     /// [`Sanitizer::sanitize_line`], if it was walked and came out unchanged.
     pub(crate) fn gate_words_of_last_line(&self) -> Option<WordSet> {
         self.gate
+    }
+
+    /// Whether to find the triage gate's words in each line while walking it
+    /// for keywords: on while the triage reads the lines this sanitizer
+    /// cleans, off (the default) for sanitizing alone.
+    pub(crate) fn find_gate_words(&mut self, on: bool) {
+        self.gate_words = on;
+        self.gate = None;
     }
 
     /// The report so far.
@@ -537,11 +571,12 @@ impl Sanitizer {
         }
         let mut any = false;
         let mut gate = WordSet::default();
-        rules.keyword_hits(line, &mut gate, |r| {
+        let gate_words = self.gate_words;
+        rules.keyword_hits(line, gate_words.then_some(&mut gate), |r| {
             self.candidates[(r / 64) as usize] |= 1 << (r % 64);
             any = true;
         });
-        self.gate = Some(gate);
+        self.gate = gate_words.then_some(gate);
         for &r in &rules.always {
             if rules.rules[r as usize].spec.precheck.allows(line) {
                 self.candidates[(r / 64) as usize] |= 1 << (r % 64);
@@ -1270,7 +1305,7 @@ mod tests {
                 )
                 .collect();
             let mut found = Vec::new();
-            set.keyword_hits(&line, &mut WordSet::default(), |r| found.push(r));
+            set.keyword_hits(&line, None, |r| found.push(r));
             for v in [&mut expected, &mut found] {
                 v.sort_unstable();
                 v.dedup();
