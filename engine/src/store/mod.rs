@@ -112,6 +112,33 @@ macro_rules! rows_of_run {
     };
 }
 
+/// Step instances per `INSERT`: well under both backends' limits on bound parameters
+/// (six per row; 32,766 on SQLite, 65,535 on Postgres).
+const STEP_RUNS_PER_INSERT: usize = 1000;
+
+/// Insert `$steps` (`NewStepRun`s) of `$run_id` as pending, with `$tail` after each
+/// statement. Many rows per statement: a run of a thousand steps is created in one
+/// round trip, not a thousand.
+macro_rules! insert_step_runs {
+    ($conn:expr, $run_id:expr, $steps:expr, $tail:expr) => {
+        for chunk in $steps.chunks(STEP_RUNS_PER_INSERT) {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO step_runs (run_id, step_key, step_id, item_index, status, idempotency_key) ",
+            );
+            insert.push_values(chunk, |mut row, step| {
+                row.push_bind($run_id)
+                    .push_bind(&step.key)
+                    .push_bind(&step.step_id)
+                    .push_bind(step.item_index)
+                    .push_bind(StepStatus::Pending.as_str())
+                    .push_bind(&step.idempotency_key);
+            });
+            insert.push($tail);
+            insert.build().execute($conn).await?;
+        }
+    };
+}
+
 /// How long a SQLite write waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -320,20 +347,7 @@ impl Store {
             .bind(run.lease_until.map(to_millis))
             .execute(&mut *tx)
             .await?;
-            for step in steps {
-                sqlx::query(
-                    "INSERT INTO step_runs (run_id, step_key, step_id, item_index, status, idempotency_key) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(&run.id)
-                .bind(&step.key)
-                .bind(&step.step_id)
-                .bind(step.item_index)
-                .bind(StepStatus::Pending.as_str())
-                .bind(&step.idempotency_key)
-                .execute(&mut *tx)
-                .await?;
-            }
+            insert_step_runs!(&mut *tx, &run.id, steps, "");
             sqlx::query("INSERT INTO events (run_id, step_key, kind, data, at) VALUES ($1, NULL, 'run_created', $2, $3)")
                 .bind(&run.id)
                 .bind(json_text(&serde_json::json!({"workflow": run.workflow})))
@@ -350,20 +364,7 @@ impl Store {
     pub async fn add_step_runs(&self, run_id: &str, steps: &[NewStepRun]) -> Result<()> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for step in steps {
-                sqlx::query(
-                    "INSERT INTO step_runs (run_id, step_key, step_id, item_index, status, idempotency_key) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id, step_key) DO NOTHING",
-                )
-                .bind(run_id)
-                .bind(&step.key)
-                .bind(&step.step_id)
-                .bind(step.item_index)
-                .bind(StepStatus::Pending.as_str())
-                .bind(&step.idempotency_key)
-                .execute(&mut *tx)
-                .await?;
-            }
+            insert_step_runs!(&mut *tx, run_id, steps, " ON CONFLICT (run_id, step_key) DO NOTHING");
             tx.commit().await?;
         });
         Ok(())
