@@ -35,8 +35,9 @@ pub enum StoreError {
     /// SQLite refused or failed a per-step write.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// A write handed to a blocking thread was dropped as the runtime shut down.
-    #[error("database write stopped: {0}")]
+    /// A thread of the store's could not start, or a write handed to a blocking
+    /// thread was dropped as the runtime shut down.
+    #[error("database thread: {0}")]
     Stopped(String),
     /// Migrations failed.
     #[error("database migration: {0}")]
