@@ -23,7 +23,7 @@ use medic_engine::action::Registry;
 pub fn registry() -> Registry {
     let mut registry = Registry::new();
     registry
-        .register(generic::shell::Shell)
+        .register(generic::shell::Shell::default())
         .register(generic::http::Http)
         .register(generic::log::Log)
         .register(generic::sleep::Sleep)

@@ -891,48 +891,41 @@ impl<'a> Drive<'a> {
     /// Instances that may start now, in file order then item order.
     fn ready(&self) -> Vec<String> {
         let mut ready: Vec<(usize, i64, String)> = Vec::new();
+        // Called two or three times per step over every instance: the checks on the
+        // record come first, so that the instances that are done or still waiting on
+        // their needs (most of them) cost no lookup.
         for inst in self.instances.values() {
-            if inst.rec.status != StepStatus::Pending && inst.rec.status != StepStatus::Waiting {
+            let rec = &inst.rec;
+            let go = match (rec.item_index, rec.status) {
+                // Items are ready once their parent expanded; a retry delay or wait
+                // keeps them out.
+                (Some(_), StepStatus::Pending) => true,
+                (Some(_), StepStatus::Waiting) => {
+                    rec.wait.is_none() && rec.wake_at.is_none_or(|t| t <= Utc::now())
+                }
+                (None, StepStatus::Pending) => {
+                    rec.error_kind.as_deref() == Some("ready") || rec.attempts > 0
+                }
+                // A retry delay that has elapsed.
+                (None, StepStatus::Waiting) => {
+                    rec.wait.is_none() && rec.wake_at.is_none_or(|t| t <= Utc::now())
+                }
+                _ => false,
+            };
+            if !go || self.running.contains_key(&rec.step_key) {
                 continue;
             }
-            if self.running.contains_key(&inst.rec.step_key) {
-                continue;
-            }
-            let Some(step) = self.step(&inst.rec.step_id) else {
+            let Some((idx, step)) = self
+                .order
+                .get(&rec.step_id)
+                .and_then(|&i| Some((i, self.wf.steps.get(i)?)))
+            else {
                 continue;
             };
-            let idx = self.order.get(&step.id).copied().unwrap_or(usize::MAX);
-            match inst.rec.item_index {
-                Some(i) => {
-                    // Items are ready once their parent expanded; a retry delay or
-                    // wait keeps them out.
-                    if inst.rec.status == StepStatus::Waiting
-                        && (inst.rec.wait.is_some()
-                            || inst.rec.wake_at.is_some_and(|t| t > Utc::now()))
-                    {
-                        continue;
-                    }
-                    ready.push((idx, i, inst.rec.step_key.clone()));
-                }
-                None => {
-                    if step.for_each.is_some() {
-                        continue;
-                    }
-                    let go = match inst.rec.status {
-                        StepStatus::Pending => {
-                            inst.rec.error_kind.as_deref() == Some("ready") || inst.rec.attempts > 0
-                        }
-                        // A retry delay that has elapsed.
-                        StepStatus::Waiting => {
-                            inst.rec.wait.is_none()
-                                && inst.rec.wake_at.is_none_or(|t| t <= Utc::now())
-                        }
-                        _ => false,
-                    };
-                    if go {
-                        ready.push((idx, -1, inst.rec.step_key.clone()));
-                    }
-                }
+            match rec.item_index {
+                Some(i) => ready.push((idx, i, rec.step_key.clone())),
+                None if step.for_each.is_none() => ready.push((idx, -1, rec.step_key.clone())),
+                None => {}
             }
         }
         ready.sort();

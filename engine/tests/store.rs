@@ -135,6 +135,33 @@ async fn run_lifecycle_on_every_backend() {
 }
 
 #[tokio::test]
+async fn runs_wider_than_one_insert_keep_every_step_on_every_backend() {
+    for (backend, store, _guard) in common::stores().await {
+        // More steps than one INSERT statement holds, and not a multiple of it.
+        let keys: Vec<String> = (0..2345).map(|i| format!("s{i:04}")).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let id = created(&store, &keys).await;
+        let items: Vec<NewStepRun> = ["s0000", "s0000[0]", "s0000[1]"]
+            .iter()
+            .map(|k| step(k, &id))
+            .collect();
+        // Adding instances again leaves the existing ones alone.
+        store.add_step_runs(&id, &items).await.unwrap();
+        let steps = store.step_runs(&id).await.unwrap();
+        assert_eq!(steps.len(), 2347, "{backend}");
+        assert!(
+            steps.iter().all(|s| s.status == StepStatus::Pending),
+            "{backend}"
+        );
+        assert_eq!(
+            steps.iter().filter(|s| s.step_key == "s2344").count(),
+            1,
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn sightings_are_counted_atomically_on_every_backend() {
     for (backend, store, _guard) in common::stores().await {
         let t0 = Utc::now();

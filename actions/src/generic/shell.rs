@@ -9,10 +9,11 @@
 mod direct;
 mod outputs;
 mod process;
+mod scratch;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 
@@ -27,8 +28,11 @@ use serde_json::Value;
 use crate::support::{config_error, masked_error, masked_outputs};
 
 /// The `shell` action.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Shell;
+#[derive(Debug, Default)]
+pub struct Shell {
+    /// Where the steps' `$MEDIC_OUTPUT` files go.
+    scratch: scratch::ScratchDir,
+}
 
 /// `with:` of a `shell` step. Give exactly one of `run` and `script`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -139,8 +143,8 @@ impl Action for Shell {
         naming a program (no shell syntax, no builtin) skips the shell: it means the same \
         and starts one process fewer. The command sees the workflow's env, \
         `MEDIC_RUN_ID`, `MEDIC_STEP_ID`, `MEDIC_ATTEMPT`, `MEDIC_IDEMPOTENCY_KEY` and \
-        `MEDIC_OUTPUT`, a file where it may write outputs as `name=value` lines, \
-        `name<<EOF` heredocs or one JSON object. A JSON object on the last line of stdout \
+        `MEDIC_OUTPUT`, a file (absent until written) where it may write outputs as \
+        `name=value` lines, `name<<EOF` heredocs or one JSON object. A JSON object on the last line of stdout \
         becomes outputs too (the file wins on conflicts). A non-zero exit fails the step. \
         When the step times out or is cancelled, and when the command exits, every process \
         it started is killed. Under `--dry-run` nothing runs.";
@@ -189,7 +193,7 @@ impl Action for Shell {
         // Every value below may hold a rendered secret: mask whatever leaves the step.
         let result = match config.plan(ctx) {
             Ok(plan) if ctx.dry_run => Ok(describe_dry_run(&plan, ctx)),
-            Ok(plan) => run_plan(plan, ctx).await,
+            Ok(plan) => run_plan(plan, &self.scratch, ctx).await,
             Err(e) => Err(e),
         };
         result
@@ -213,7 +217,11 @@ fn describe_dry_run(plan: &Plan, ctx: &StepContext) -> Outputs {
     outputs
 }
 
-async fn run_plan(plan: Plan, ctx: &StepContext) -> Result<Outputs, StepError> {
+async fn run_plan(
+    plan: Plan,
+    scratch: &scratch::ScratchDir,
+    ctx: &StepContext,
+) -> Result<Outputs, StepError> {
     if !plan.working_dir.is_dir() {
         return Err(config_error(format!(
             "`working_dir`: {} is not a directory",
@@ -221,7 +229,9 @@ async fn run_plan(plan: Plan, ctx: &StepContext) -> Result<Outputs, StepError> {
         )));
     }
     // Removed when the step ends, however it ends.
-    let output_file = scratch_file("medic-output-", "")?;
+    let output_file = scratch
+        .fresh_path("output")
+        .map_err(|e| internal(format!("cannot make a directory for $MEDIC_OUTPUT: {e}")))?;
     let mut script_file = None;
     let mut shell = tokio::process::Command::new(&plan.interpreter);
     shell.args(&plan.interpreter_args);
@@ -230,7 +240,10 @@ async fn run_plan(plan: Plan, ctx: &StepContext) -> Result<Outputs, StepError> {
             shell.arg("-c").arg(line);
         }
         Program::Script(script) => {
-            let file = scratch_file("medic-script-", script)?;
+            let file = scratch
+                .fresh_path("script")
+                .and_then(|file| std::fs::write(file.path(), script).map(|()| file))
+                .map_err(|e| internal(format!("cannot write the script: {e}")))?;
             shell.arg(file.path());
             script_file = Some(file);
         }
@@ -319,10 +332,15 @@ fn merge_declared(outputs: &mut Outputs, declared: Outputs, source: &str, ctx: &
     }
 }
 
-/// Read what the step declared in `$MEDIC_OUTPUT`. A local file of at most 1 MiB, and
-/// most often empty: reading it in place costs less than a blocking-pool round trip.
+/// Read what the step declared in `$MEDIC_OUTPUT`: nothing when the step did not create
+/// the file. A local file of at most 1 MiB, and most often absent: reading it in place
+/// costs less than a blocking-pool round trip.
 fn read_output_file(path: &Path) -> Result<Outputs, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open $MEDIC_OUTPUT: {e}"))?;
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Outputs::new()),
+        Err(e) => return Err(format!("cannot open $MEDIC_OUTPUT: {e}")),
+    };
     let mut bytes = Vec::new();
     file.take(outputs::MAX_OUTPUT_FILE + 1)
         .read_to_end(&mut bytes)
@@ -376,20 +394,6 @@ fn configure(
         .env("MEDIC_ATTEMPT", ctx.attempt.to_string())
         .env("MEDIC_IDEMPOTENCY_KEY", &ctx.idempotency_key)
         .env("MEDIC_OUTPUT", output_file);
-}
-
-/// A file in the temporary directory holding `contents`, deleted when dropped.
-fn scratch_file(prefix: &str, contents: &str) -> Result<tempfile::NamedTempFile, StepError> {
-    let mut file = tempfile::Builder::new()
-        .prefix(prefix)
-        .tempfile()
-        .map_err(|e| internal(format!("cannot create a temporary file: {e}")))?;
-    if !contents.is_empty() {
-        file.write_all(contents.as_bytes())
-            .and_then(|()| file.flush())
-            .map_err(|e| internal(format!("cannot write the script: {e}")))?;
-    }
-    Ok(file)
 }
 
 fn signal_name(signal: i32) -> &'static str {

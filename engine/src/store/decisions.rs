@@ -194,7 +194,7 @@ impl Store {
                 insert_limit_events(&mut tx, decision_id, checks, now).await?;
                 tx.commit().await?;
             }
-            Pool::Sqlite(pool) => {
+            Pool::Sqlite(pool, _) => {
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 if let Some(full) = first_full_limit(&mut tx, checks, now).await? {
                     tx.rollback().await?;
@@ -211,7 +211,7 @@ impl Store {
     pub async fn limit_count(&self, check: &LimitCheck, now: DateTime<Utc>) -> Result<i64> {
         let now = to_millis(now);
         match &self.pool {
-            Pool::Sqlite(pool) => {
+            Pool::Sqlite(pool, _) => {
                 let mut conn = pool.acquire().await?;
                 count_events::<sqlx::Sqlite>(&mut conn, check, now).await
             }

@@ -8,6 +8,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -19,6 +20,7 @@ use sqlx::{PgPool, Row, SqlitePool};
 
 mod attempts;
 mod records;
+mod writer;
 pub use records::*;
 
 /// A store failure. Messages never contain the database password.
@@ -30,6 +32,13 @@ pub enum StoreError {
     /// The database refused or failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// SQLite refused or failed a per-step write.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A thread of the store's could not start, or a write handed to a blocking
+    /// thread was dropped as the runtime shut down.
+    #[error("database thread: {0}")]
+    Stopped(String),
     /// Migrations failed.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -48,7 +57,9 @@ type Result<T> = std::result::Result<T, StoreError>;
 
 #[derive(Clone)]
 enum Pool {
-    Sqlite(SqlitePool),
+    /// The pool for everything but the per-step writes, which have a connection of
+    /// their own (see `writer`).
+    Sqlite(SqlitePool, Arc<writer::SqliteWriter>),
     Postgres(PgPool),
 }
 
@@ -57,7 +68,7 @@ enum Pool {
 macro_rules! on_pool {
     ($self:expr, $pool:ident => $body:expr) => {
         match &$self.pool {
-            Pool::Sqlite($pool) => $body,
+            Pool::Sqlite($pool, _) => $body,
             Pool::Postgres($pool) => $body,
         }
     };
@@ -101,6 +112,36 @@ macro_rules! rows_of_run {
         })
     };
 }
+
+/// Step instances per `INSERT`: well under both backends' limits on bound parameters
+/// (six per row; 32,766 on SQLite, 65,535 on Postgres).
+const STEP_RUNS_PER_INSERT: usize = 1000;
+
+/// Insert `$steps` (`NewStepRun`s) of `$run_id` as pending, with `$tail` after each
+/// statement. Many rows per statement: a run of a thousand steps is created in one
+/// round trip, not a thousand.
+macro_rules! insert_step_runs {
+    ($conn:expr, $run_id:expr, $steps:expr, $tail:expr) => {
+        for chunk in $steps.chunks(STEP_RUNS_PER_INSERT) {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO step_runs (run_id, step_key, step_id, item_index, status, idempotency_key) ",
+            );
+            insert.push_values(chunk, |mut row, step| {
+                row.push_bind($run_id)
+                    .push_bind(&step.key)
+                    .push_bind(&step.step_id)
+                    .push_bind(step.item_index)
+                    .push_bind(StepStatus::Pending.as_str())
+                    .push_bind(&step.idempotency_key);
+            });
+            insert.push($tail);
+            insert.build().execute($conn).await?;
+        }
+    };
+}
+
+/// How long a SQLite write waits for another connection's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Handle to the store. Cheap to clone.
 #[derive(Clone)]
@@ -223,8 +264,7 @@ pub fn redact_url(url: &str) -> String {
 
 impl Store {
     /// Open (creating when needed) and migrate the store at `url`: `postgres://…` or
-    /// `postgresql://…` for Postgres, `sqlite://path`, `sqlite::memory:` or a plain path
-    /// for SQLite.
+    /// `postgresql://…` for Postgres, `sqlite://path` or a plain path for SQLite.
     pub async fn connect(url: &str) -> Result<Store> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)
@@ -240,44 +280,44 @@ impl Store {
                 backend: Backend::Postgres,
             });
         }
-        let opts = if url == "sqlite::memory:" {
-            SqliteConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?
-        } else {
-            let path = url
-                .strip_prefix("sqlite://")
-                .or_else(|| url.strip_prefix("sqlite:"))
-                .unwrap_or(url);
-            if let Some(parent) = Path::new(path)
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    StoreError::Url(format!("cannot create {}: {e}", parent.display()))
-                })?;
-            }
-            SqliteConnectOptions::new()
-                .filename(path)
-                .create_if_missing(true)
-        };
-        let opts = opts
+        if url == "sqlite::memory:" {
+            // The per-step writes have a connection of their own, and a private
+            // in-memory database is seen by one connection only.
+            return Err(StoreError::Url(
+                "an in-memory SQLite store is not supported: give a file path".into(),
+            ));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // NORMAL in WAL mode: a committed transaction survives a process crash
             // (kill -9); only an OS crash may lose the last commits.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        // One connection for an in-memory database: each connection would see its own.
-        let max = if url == "sqlite::memory:" { 1 } else { 4 };
         let pool = SqlitePoolOptions::new()
-            .max_connections(max)
+            .max_connections(4)
             // A local file cannot go stale the way a network connection can; the ping
             // before each acquire would be a round trip to the connection's thread.
             .test_before_acquire(false)
             .connect_with(opts)
             .await?;
         migrations(Backend::Sqlite).run(&pool).await?;
+        let writer = writer::SqliteWriter::open(Path::new(path), BUSY_TIMEOUT)?;
         Ok(Store {
-            pool: Pool::Sqlite(pool),
+            pool: Pool::Sqlite(pool, Arc::new(writer)),
             backend: Backend::Sqlite,
         })
     }
@@ -308,20 +348,7 @@ impl Store {
             .bind(run.lease_until.map(to_millis))
             .execute(&mut *tx)
             .await?;
-            for step in steps {
-                sqlx::query(
-                    "INSERT INTO step_runs (run_id, step_key, step_id, item_index, status, idempotency_key) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(&run.id)
-                .bind(&step.key)
-                .bind(&step.step_id)
-                .bind(step.item_index)
-                .bind(StepStatus::Pending.as_str())
-                .bind(&step.idempotency_key)
-                .execute(&mut *tx)
-                .await?;
-            }
+            insert_step_runs!(&mut *tx, &run.id, steps, "");
             sqlx::query("INSERT INTO events (run_id, step_key, kind, data, at) VALUES ($1, NULL, 'run_created', $2, $3)")
                 .bind(&run.id)
                 .bind(json_text(&serde_json::json!({"workflow": run.workflow})))
@@ -338,20 +365,7 @@ impl Store {
     pub async fn add_step_runs(&self, run_id: &str, steps: &[NewStepRun]) -> Result<()> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for step in steps {
-                sqlx::query(
-                    "INSERT INTO step_runs (run_id, step_key, step_id, item_index, status, idempotency_key) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id, step_key) DO NOTHING",
-                )
-                .bind(run_id)
-                .bind(&step.key)
-                .bind(&step.step_id)
-                .bind(step.item_index)
-                .bind(StepStatus::Pending.as_str())
-                .bind(&step.idempotency_key)
-                .execute(&mut *tx)
-                .await?;
-            }
+            insert_step_runs!(&mut *tx, run_id, steps, " ON CONFLICT (run_id, step_key) DO NOTHING");
             tx.commit().await?;
         });
         Ok(())

@@ -11,7 +11,7 @@ use crate::support::test_context;
 async fn run_in(ctx: &StepContext, with: Value) -> Result<StepOutcome, StepError> {
     let config: ShellConfig = serde_json::from_value(with).unwrap();
     // A hung step would hang the suite; fail instead.
-    tokio::time::timeout(Duration::from_secs(60), Shell.run(config, ctx))
+    tokio::time::timeout(Duration::from_secs(60), Shell::default().run(config, ctx))
         .await
         .expect("the shell step did not finish within 60s")
 }
@@ -187,7 +187,7 @@ async fn environment_layers_and_medic_variables() {
     ctx.env.insert("FROM_WORKFLOW".into(), "w".into());
     ctx.env.insert("OVERRIDDEN".into(), "workflow".into());
     let run = "echo \"$MEDIC_RUN_ID $MEDIC_STEP_ID $MEDIC_ATTEMPT $MEDIC_IDEMPOTENCY_KEY \
-               $FROM_WORKFLOW $FROM_STEP $OVERRIDDEN\"; test -f \"$MEDIC_OUTPUT\"";
+               $FROM_WORKFLOW $FROM_STEP $OVERRIDDEN\"; test -d \"$(dirname \"$MEDIC_OUTPUT\")\"";
     let outputs = succeeded(
         run_in(
             &ctx,
@@ -302,6 +302,50 @@ echo '{"source": "stdout", "count": 2, "stdout": "hijack"}'
 }
 
 #[tokio::test]
+async fn each_step_gets_its_own_output_file_and_the_directory_goes_with_the_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let shell = Shell::default();
+    let run = |line: &str| {
+        let config: ShellConfig = serde_json::from_value(json!({ "run": line })).unwrap();
+        shell.run(config, &ctx)
+    };
+    let first = run(
+        "test ! -e \"$MEDIC_OUTPUT\" && echo secret=1 >> \"$MEDIC_OUTPUT\" && \
+         stat -c %a \"$(dirname \"$MEDIC_OUTPUT\")\" && echo \"$MEDIC_OUTPUT\"",
+    );
+    let outputs = match first.await {
+        Ok(StepOutcome::Success(outputs)) => outputs,
+        other => panic!("expected success, got {other:?}"),
+    };
+    assert_eq!(outputs["secret"], "1");
+    let printed = outputs["stdout"].as_str().unwrap().to_string();
+    let (mode, first_file) = printed.trim().split_once('\n').unwrap();
+    assert_eq!(mode, "700", "the directory is private");
+    assert!(
+        !Path::new(first_file).exists(),
+        "removed when its step ended"
+    );
+
+    let second = run("test ! -e \"$MEDIC_OUTPUT\" && echo \"$MEDIC_OUTPUT\"");
+    let outputs = match second.await {
+        Ok(StepOutcome::Success(outputs)) => outputs,
+        other => panic!("a later step saw an earlier step's file: {other:?}"),
+    };
+    assert!(outputs.get("secret").is_none(), "{outputs:?}");
+    let second_file = outputs["stdout"].as_str().unwrap().trim().to_string();
+    assert_ne!(second_file, first_file);
+
+    drop(shell);
+    let scratch = Path::new(first_file).parent().unwrap();
+    assert!(
+        !scratch.exists(),
+        "{} outlived the action",
+        scratch.display()
+    );
+}
+
+#[tokio::test]
 async fn a_malformed_output_file_fails_the_step() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = test_context(&[], dir.path());
@@ -346,7 +390,8 @@ async fn dropping_the_step_kills_the_whole_process_group() {
         p = pids.display()
     );
     let config: ShellConfig = serde_json::from_value(json!({"run": run})).unwrap();
-    let mut step = Box::pin(Shell.run(config, &ctx));
+    let shell = Shell::default();
+    let mut step = Box::pin(shell.run(config, &ctx));
     // Let the shell start both children, so that the test checks all three processes.
     let started = async {
         while read_pids(&pids).len() < 3 {
