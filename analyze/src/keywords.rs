@@ -509,16 +509,7 @@ mod tests {
             "é",
             "z",
         ];
-        let mut seed = 0x2545_f491_u32;
-        for _ in 0..4000 {
-            let mut line = String::new();
-            let n = seed % 60;
-            for _ in 0..n {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                line.push_str(pieces[seed as usize % pieces.len()]);
-            }
+        for line in crate::random_lines::random_lines(&pieces, 4000, 60, 0x2545_f491) {
             let boundaries: Vec<usize> = boundary
                 .find_iter(line.as_bytes())
                 .map(|m| m.start())

@@ -23,6 +23,8 @@ pub mod lines;
 mod literals;
 #[cfg(feature = "http")]
 pub mod provider;
+#[cfg(test)]
+mod random_lines;
 pub mod read;
 pub mod report;
 pub mod sanitize;

@@ -1057,15 +1057,7 @@ mod tests {
             "\\",
             " ",
         ];
-        let mut seed = 0x2545_f491_u32;
-        for _ in 0..5000 {
-            let mut s = String::new();
-            for _ in 0..(seed % 12) {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                s.push_str(pieces[seed as usize % pieces.len()]);
-            }
+        for s in crate::random_lines::random_lines(&pieces, 5000, 12, 0x2545_f491) {
             assert_eq!(strip_ansi(&s), by_chars(&s), "{s:?}");
         }
     }
@@ -1074,27 +1066,20 @@ mod tests {
     /// in the tail after them.
     #[test]
     fn line_bytes_agree_with_searches() {
-        let pieces: [&[u8]; 9] = [
-            b"plain text ",
-            b"\0",
-            b"\xef\xbf\xbd",
-            b"\x1b[0m",
-            b"\x07",
-            b"\x08",
-            b"snake_case",
-            b"\r",
-            b"a@b",
+        let pieces = [
+            "plain text ",
+            "\0",
+            "\u{fffd}",
+            "\x1b[0m",
+            "\x07",
+            "\x08",
+            "snake_case",
+            "\r",
+            "a@b",
         ];
-        let mut seed = 0x9e37_79b9_u32;
-        for _ in 0..2000 {
-            let mut line = Vec::new();
-            for _ in 0..seed % 12 {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                line.extend_from_slice(pieces[seed as usize % pieces.len()]);
-            }
-            let bytes = LineBytes::of(&line);
+        for line in crate::random_lines::random_lines(&pieces, 2000, 12, 0x9e37_79b9) {
+            let line = line.as_bytes();
+            let bytes = LineBytes::of(line);
             let holds = |set: &[u8]| line.iter().any(|b| set.contains(b));
             assert_eq!(bytes.has(LineBytes::NUL), holds(&[0]));
             assert_eq!(bytes.has(LineBytes::EF), holds(&[0xef]));

@@ -1323,15 +1323,7 @@ mod tests {
             "1", "0", "25", "255", "256", "199", "2", "01", "9999", ".", ".", ".", " ", "a", "_",
             "é", "-", "@", "地", "\u{300}", "x1", "10.0", ":",
         ];
-        let mut seed = 0x1234_5678_u32;
-        for _ in 0..20_000 {
-            let mut line = String::new();
-            for _ in 0..(seed % 24) {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                line.push_str(pieces[seed as usize % pieces.len()]);
-            }
+        for line in crate::random_lines::random_lines(&pieces, 20_000, 24, 0x1234_5678) {
             let expected: Vec<(usize, usize)> =
                 re.find_iter(&line).map(|m| (m.start(), m.end())).collect();
             let mut found = Vec::new();
