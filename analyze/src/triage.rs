@@ -888,6 +888,32 @@ pub(crate) fn gate_words() -> &'static [Lit] {
 }
 
 impl Hits {
+    /// That signal `i` can match, and that it does.
+    fn signal(i: usize) -> (Hits, Hits) {
+        let can = Hits {
+            signals: 1 << i,
+            ..Hits::default()
+        };
+        let does = Hits {
+            signals_matched: 1 << i,
+            ..Hits::default()
+        };
+        (can, does)
+    }
+
+    /// That tool pattern `i` can match, and that it does.
+    fn tool(i: usize) -> (Hits, Hits) {
+        let can = Hits {
+            tools: 1 << i,
+            ..Hits::default()
+        };
+        let does = Hits {
+            tools_matched: 1 << i,
+            ..Hits::default()
+        };
+        (can, does)
+    }
+
     fn merge(&mut self, other: &Hits) {
         self.signals |= other.signals;
         self.signals_matched |= other.signals_matched;
@@ -1087,8 +1113,8 @@ fn tables() -> &'static Tables {
     static T: OnceLock<Tables> = OnceLock::new();
     T.get_or_init(|| {
         assert!(SIGNALS.len() <= 128 && TOOLS.len() <= 64, "bit sets too small");
-        // Each pattern's literals feed the gate; its alternatives without one
-        // (anchored shapes) run on every line.
+        // Each pattern's anchored alternatives join the DFA run on every line;
+        // its other alternatives' literals feed the gate (see `gate_pattern`).
         let mut entries: Vec<(Lit, Hits)> = Vec::new();
         let mut anchored: Vec<(String, Hits)> = Vec::new();
         let mut negative = 0u128;
@@ -1096,29 +1122,11 @@ fn tables() -> &'static Tables {
             if s.weight <= 0.0 {
                 negative |= 1 << i;
             }
-            let (can, does) = (
-                Hits {
-                    signals: 1 << i,
-                    ..Hits::default()
-                },
-                Hits {
-                    signals_matched: 1 << i,
-                    ..Hits::default()
-                },
-            );
+            let (can, does) = Hits::signal(i);
             gate_pattern(s.pattern, can, does, &mut entries, &mut anchored);
         }
         for (i, (p, _)) in TOOLS.iter().enumerate() {
-            let (can, does) = (
-                Hits {
-                    tools: 1 << i,
-                    ..Hits::default()
-                },
-                Hits {
-                    tools_matched: 1 << i,
-                    ..Hits::default()
-                },
-            );
+            let (can, does) = Hits::tool(i);
             gate_pattern(p, can, does, &mut entries, &mut anchored);
         }
         let verdict_hit = Hits {
