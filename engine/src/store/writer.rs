@@ -162,14 +162,23 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_write_waits_for_another_writer_without_blocking_the_runtime() {
+    /// A database in WAL mode, as the pool leaves it, with one table `t (column)`;
+    /// the folder lives as long as the first value.
+    fn wal_database(column: &str) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db");
         Connection::open(&path)
             .unwrap()
-            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER)")
+            .execute_batch(&format!(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t ({column})"
+            ))
             .unwrap();
+        (dir, path)
+    }
+
+    #[tokio::test]
+    async fn a_write_waits_for_another_writer_without_blocking_the_runtime() {
+        let (_dir, path) = wal_database("x INTEGER");
         let writer = SqliteWriter::open(&path, Duration::from_secs(10)).unwrap();
         let (locked, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel());
         let holder = std::thread::spawn(move || {
@@ -206,12 +215,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_checkpoint_thread_moves_the_wal_into_the_database_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("w.db");
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x BLOB)")
-            .unwrap();
+        let (_dir, path) = wal_database("x BLOB");
         let before = std::fs::metadata(&path).unwrap().len();
         let writer = SqliteWriter::open(&path, Duration::from_secs(10)).unwrap();
         for _ in 0..COMMITS_PER_CHECKPOINT {
