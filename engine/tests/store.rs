@@ -61,21 +61,9 @@ async fn run_lifecycle_on_every_backend() {
 
         store
             .finish_attempt(&AttemptEnd {
-                attempt_id: attempt,
-                run_id: id.clone(),
-                step_key: "a".into(),
-                attempt: 1,
-                attempt_status: StepStatus::Succeeded,
-                step_status: StepStatus::Succeeded,
                 outputs: json!({"exit_code": 0}),
                 logs: vec!["one".into(), "two".into()],
-                exit_code: Some(0),
-                error_kind: None,
-                error: None,
-                wait: None,
-                wake_at: None,
-                approval: None,
-                at: Utc::now(),
+                ..end_of(attempt, &id, "a", StepStatus::Succeeded)
             })
             .await
             .unwrap();
@@ -299,24 +287,15 @@ async fn an_approval_is_decided_exactly_once() {
         };
         store
             .finish_attempt(&AttemptEnd {
-                attempt_id: attempt,
-                run_id: id.clone(),
-                step_key: "ask".into(),
-                attempt: 1,
-                attempt_status: StepStatus::Waiting,
-                step_status: StepStatus::Waiting,
                 outputs: json!({}),
                 logs: vec![],
                 exit_code: None,
-                error_kind: None,
-                error: None,
                 wait: Some(
                     serde_json::to_value(medic_engine::action::Wait::Approval(req.clone()))
                         .unwrap(),
                 ),
-                wake_at: None,
                 approval: Some(serde_json::to_value(&req).unwrap()),
-                at: Utc::now(),
+                ..end_of(attempt, &id, "ask", StepStatus::Waiting)
             })
             .await
             .unwrap();
