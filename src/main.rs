@@ -66,7 +66,21 @@ pub struct Globals {
     pub stdout_color: bool,
 }
 
+/// Rust ignores SIGPIPE, so a reader that stops early (`medic schema | head`) made
+/// every `println!` after it panic ("failed printing to stdout") and exit 101. With
+/// the default action restored, Medic ends quietly as other Unix tools do; cargo
+/// does the same. Sockets are unaffected: std and the HTTP clients write to them
+/// with MSG_NOSIGNAL, and children get the default action from std anyway.
+fn reset_sigpipe() {
+    // SAFETY: called first in main, before any thread exists; SIG_DFL for SIGPIPE
+    // has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    reset_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -96,3 +96,30 @@ fn empty_file() {
     p.write("empty.yaml", "");
     assert_rejected(&p, "empty.yaml", "empty");
 }
+
+/// A reader that stops early (`medic schema | head -1`) closes the pipe under
+/// Medic: it ends as Unix tools do, killed by SIGPIPE, not with a panic.
+#[test]
+fn a_closed_stdout_ends_quietly_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let p = Project::new();
+    let mut child = p
+        .medic_std()
+        .arg("schema")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before Medic writes the schema.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?}: {err}",
+        out.status
+    );
+}
