@@ -5,39 +5,38 @@
 //! one transaction on the store's writer connection, called in place (see `writer`).
 //! In a chain, the end of one step and the start of the next are written together by
 //! [`Store::finish_and_start`]: one commit per step instead of two.
+//!
+//! An attempt is written once, to its own row: the `events` table keeps what happens to
+//! a run as a whole (created, resumed, cancelling, a lease taken over), not a second
+//! copy of every attempt's start and end, which cost two more rows, two more index
+//! entries and about a third of each step's commit.
 
 use rusqlite::{Transaction, named_params};
 
 use super::{AttemptEnd, AttemptStart, Pool, Result, StepStatus, Store, json_text, to_millis};
 
-/// The start of an attempt on SQLite: the step becomes `running`, an event, and the
-/// attempt row, whose id is returned.
+/// The start of an attempt on SQLite: the step becomes `running`, and the attempt row,
+/// whose id is returned.
 const START_STEP_SQLITE: &str = "UPDATE step_runs SET status = :status, attempts = :attempt, \
      input = :input, started_at = COALESCE(started_at, :at), wait = NULL, wake_at = NULL \
      WHERE run_id = :run_id AND step_key = :step_key";
-const START_EVENT_SQLITE: &str = "INSERT INTO events (run_id, step_key, kind, data, at) \
-     VALUES (:run_id, :step_key, 'attempt_started', :event, :at)";
 const START_ATTEMPT_SQLITE: &str = "INSERT INTO attempts \
      (run_id, step_key, attempt, status, input, started_at) \
      VALUES (:run_id, :step_key, :attempt, 'running', :input, :at) RETURNING id";
 const START_POSTGRES: &str = "WITH s AS (UPDATE step_runs SET status = $1, attempts = $2, input = $3, \
      started_at = COALESCE(started_at, $4), wait = NULL, wake_at = NULL \
-     WHERE run_id = $5 AND step_key = $6 RETURNING 1), \
-     e AS (INSERT INTO events (run_id, step_key, kind, data, at) \
-     VALUES ($5, $6, 'attempt_started', $7, $4) RETURNING 1) \
+     WHERE run_id = $5 AND step_key = $6 RETURNING 1) \
      INSERT INTO attempts (run_id, step_key, attempt, status, input, started_at) \
      VALUES ($5, $6, $2, 'running', $3, $4) RETURNING id";
 
-/// The end of an attempt on SQLite: the attempt row, the step's new state, an event,
-/// and a pending approval when the step now waits for one.
+/// The end of an attempt on SQLite: the attempt row, the step's new state, and a
+/// pending approval when the step now waits for one.
 const FINISH_ATTEMPT_SQLITE: &str = "UPDATE attempts SET status = :status, outputs = :outputs, \
      logs = :logs, exit_code = :exit_code, error_kind = :error_kind, error = :error, \
      finished_at = :at WHERE id = :attempt_id";
 const FINISH_STEP_SQLITE: &str = "UPDATE step_runs SET status = :status, outputs = :outputs, \
      error_kind = :error_kind, error = :error, wait = :wait, wake_at = :wake_at, \
      finished_at = :finished_at WHERE run_id = :run_id AND step_key = :step_key";
-const FINISH_EVENT_SQLITE: &str = "INSERT INTO events (run_id, step_key, kind, data, at) \
-     VALUES (:run_id, :step_key, 'attempt_finished', :event, :at)";
 const FINISH_APPROVAL_SQLITE: &str = "INSERT INTO approvals \
      (run_id, step_key, request, status, created_at) \
      VALUES (:run_id, :step_key, :request, 'pending', :at) \
@@ -45,11 +44,9 @@ const FINISH_APPROVAL_SQLITE: &str = "INSERT INTO approvals \
 const FINISH_POSTGRES: &str = "WITH a AS (UPDATE attempts SET status = $1, outputs = $2, logs = $3, \
      exit_code = $4, error_kind = $5, error = $6, finished_at = $7 WHERE id = $8 RETURNING 1), \
      s AS (UPDATE step_runs SET status = $9, outputs = $2, error_kind = $5, error = $6, wait = $10, \
-     wake_at = $11, finished_at = $12 WHERE run_id = $13 AND step_key = $14 RETURNING 1), \
-     e AS (INSERT INTO events (run_id, step_key, kind, data, at) \
-     VALUES ($13, $14, 'attempt_finished', $15, $7) RETURNING 1) \
+     wake_at = $11, finished_at = $12 WHERE run_id = $13 AND step_key = $14 RETURNING 1) \
      INSERT INTO approvals (run_id, step_key, request, status, created_at) \
-     SELECT $13, $14, $16, 'pending', $7 WHERE $16::text IS NOT NULL \
+     SELECT $13, $14, $15, 'pending', $7 WHERE $15::text IS NOT NULL \
      ON CONFLICT (run_id, step_key) DO NOTHING";
 
 /// An attempt start, as the values bound to the statements: owned, so that a SQLite
@@ -60,7 +57,6 @@ struct StartParams {
     attempt: i64,
     now: i64,
     input: Option<String>,
-    event: String,
 }
 
 impl StartParams {
@@ -71,7 +67,6 @@ impl StartParams {
             attempt: i64::from(start.attempt),
             now: to_millis(start.at),
             input: start.input.as_ref().map(json_text),
-            event: json_text(&serde_json::json!({"attempt": start.attempt})),
         }
     }
 
@@ -82,10 +77,6 @@ impl StartParams {
             .execute(named_params! {
                 ":status": StepStatus::Running.as_str(), ":attempt": self.attempt,
                 ":input": self.input, ":at": at, ":run_id": run_id, ":step_key": step_key,
-            })?;
-        tx.prepare_cached(START_EVENT_SQLITE)?
-            .execute(named_params! {
-                ":run_id": run_id, ":step_key": step_key, ":event": self.event, ":at": at,
             })?;
         tx.prepare_cached(START_ATTEMPT_SQLITE)?.query_row(
             named_params! {
@@ -111,7 +102,6 @@ struct FinishParams {
     error_kind: Option<String>,
     error: Option<String>,
     finished_at: Option<i64>,
-    event: String,
     wait: Option<String>,
     wake_at: Option<i64>,
     approval: Option<String>,
@@ -133,11 +123,6 @@ impl FinishParams {
             error_kind: end.error_kind.clone(),
             error: end.error.clone(),
             finished_at: end.step_status.is_terminal().then_some(now),
-            event: json_text(&serde_json::json!({
-                "attempt": end.attempt,
-                "status": end.step_status.as_str(),
-                "error": end.error,
-            })),
             wait: end.wait.as_ref().map(json_text),
             wake_at: end.wake_at.map(to_millis),
             approval: end.approval.as_ref().map(json_text),
@@ -160,10 +145,6 @@ impl FinishParams {
                 ":wake_at": self.wake_at, ":finished_at": self.finished_at,
                 ":run_id": run_id, ":step_key": step_key,
             })?;
-        tx.prepare_cached(FINISH_EVENT_SQLITE)?
-            .execute(named_params! {
-                ":run_id": run_id, ":step_key": step_key, ":event": self.event, ":at": at,
-            })?;
         if let Some(request) = &self.approval {
             tx.prepare_cached(FINISH_APPROVAL_SQLITE)?
                 .execute(named_params! {
@@ -174,7 +155,7 @@ impl FinishParams {
     }
 }
 
-/// Bind a start's parameters in `$1`…`$7` order onto a Postgres query.
+/// Bind a start's parameters in `$1`…`$6` order onto a Postgres query.
 macro_rules! bind_start {
     ($query:expr, $p:expr) => {
         $query
@@ -184,11 +165,10 @@ macro_rules! bind_start {
             .bind($p.now)
             .bind(&$p.run_id)
             .bind(&$p.step_key)
-            .bind(&$p.event)
     };
 }
 
-/// Bind an end's parameters in `$1`…`$16` order onto a Postgres query.
+/// Bind an end's parameters in `$1`…`$15` order onto a Postgres query.
 macro_rules! bind_finish {
     ($query:expr, $p:expr) => {
         $query
@@ -206,7 +186,6 @@ macro_rules! bind_finish {
             .bind($p.finished_at)
             .bind(&$p.run_id)
             .bind(&$p.step_key)
-            .bind(&$p.event)
             .bind(&$p.approval)
     };
 }
