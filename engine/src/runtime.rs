@@ -241,6 +241,14 @@ struct Instance {
     rec: StepRunRecord,
 }
 
+/// A run's step instances by key, from their rows.
+fn instances_of(records: Vec<StepRunRecord>) -> BTreeMap<String, Instance> {
+    records
+        .into_iter()
+        .map(|rec| (rec.step_key.clone(), Instance { rec }))
+        .collect()
+}
+
 struct Finished {
     key: String,
     attempt_id: i64,
@@ -377,7 +385,13 @@ impl Executor {
             }
             Err(e) => return Err(e.into()),
         }
-        self.store.interrupt_running(run_id).await?;
+        // Attempts a dead process left `running` are marked interrupted, to run again. A
+        // run that was just created has none: its step rows show it, without a write.
+        let mut steps = self.store.step_runs(run_id).await?;
+        if steps.iter().any(|s| s.status == StepStatus::Running) {
+            self.store.interrupt_running(run_id).await?;
+            steps = self.store.step_runs(run_id).await?;
+        }
         if run.status == RunStatus::Waiting {
             self.store
                 .set_run_status(run_id, RunStatus::Running, None)
@@ -410,7 +424,7 @@ impl Executor {
             inputs: run.inputs.clone(),
             trigger: run.trigger.clone(),
             secrets,
-            instances: BTreeMap::new(),
+            instances: instances_of(steps),
             order: workflow
                 .steps
                 .iter()
@@ -448,11 +462,7 @@ impl<T> Drop for AbortOnDrop<T> {
 
 impl<'a> Drive<'a> {
     async fn reload(&mut self) -> Result<(), EngineError> {
-        let recs = self.exec.store.step_runs(&self.run_id).await?;
-        self.instances = recs
-            .into_iter()
-            .map(|rec| (rec.step_key.clone(), Instance { rec }))
-            .collect();
+        self.instances = instances_of(self.exec.store.step_runs(&self.run_id).await?);
         Ok(())
     }
 
@@ -1359,7 +1369,6 @@ impl<'a> Drive<'a> {
         &mut self,
         cancel: &mut watch::Receiver<bool>,
     ) -> Result<RunStatus, EngineError> {
-        self.reload().await?;
         let mut tasks: JoinSet<Finished> = JoinSet::new();
         let mut last_beat = Instant::now();
         let mut cancel_live = true;

@@ -115,14 +115,14 @@ macro_rules! rows_of_run {
 
 /// Step instances per `INSERT`: well under both backends' limits on bound parameters
 /// (six per row; 32,766 on SQLite, 65,535 on Postgres).
-const STEP_RUNS_PER_INSERT: usize = 1000;
+pub(crate) const STEP_RUNS_PER_INSERT: usize = 1000;
 
 /// Insert `$steps` (`NewStepRun`s) of `$run_id` as pending, with `$tail` after each
 /// statement. Many rows per statement: a run of a thousand steps is created in one
 /// round trip, not a thousand.
 macro_rules! insert_step_runs {
     ($conn:expr, $run_id:expr, $steps:expr, $tail:expr) => {
-        for chunk in $steps.chunks(STEP_RUNS_PER_INSERT) {
+        for chunk in $steps.chunks($crate::store::STEP_RUNS_PER_INSERT) {
             let mut insert = sqlx::QueryBuilder::new(
                 "INSERT INTO step_runs (run_id, step_key, step_id, item_index, status, idempotency_key) ",
             );
@@ -139,6 +139,9 @@ macro_rules! insert_step_runs {
         }
     };
 }
+
+// After the macros it uses.
+mod lifecycle;
 
 /// How long a SQLite write waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -327,39 +330,6 @@ impl Store {
         self.backend
     }
 
-    /// Record a new run and its step instances in one transaction.
-    pub async fn create_run(&self, run: &NewRun, steps: &[NewStepRun]) -> Result<()> {
-        let now = to_millis(Utc::now());
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO runs (id, workflow, workflow_path, source, inputs, trigger_data, status, \
-                 created_at, updated_at, owner, lease_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)",
-            )
-            .bind(&run.id)
-            .bind(&run.workflow)
-            .bind(&run.workflow_path)
-            .bind(&run.source)
-            .bind(json_text(&run.inputs))
-            .bind(json_text(&run.trigger))
-            .bind(RunStatus::Running.as_str())
-            .bind(now)
-            .bind(&run.owner)
-            .bind(run.lease_until.map(to_millis))
-            .execute(&mut *tx)
-            .await?;
-            insert_step_runs!(&mut *tx, &run.id, steps, "");
-            sqlx::query("INSERT INTO events (run_id, step_key, kind, data, at) VALUES ($1, NULL, 'run_created', $2, $3)")
-                .bind(&run.id)
-                .bind(json_text(&serde_json::json!({"workflow": run.workflow})))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
     /// Add step instances discovered while running (the items of a `for_each`).
     /// Existing keys are left untouched, so re-running the expansion is harmless.
     pub async fn add_step_runs(&self, run_id: &str, steps: &[NewStepRun]) -> Result<()> {
@@ -522,36 +492,6 @@ impl Store {
         }))
     }
 
-    /// Change a run's status; terminal statuses also set `finished_at` and drop the lease.
-    pub async fn set_run_status(
-        &self,
-        run_id: &str,
-        status: RunStatus,
-        error: Option<&str>,
-    ) -> Result<()> {
-        let now = to_millis(Utc::now());
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(
-                "UPDATE runs SET status = $1, error = $2, updated_at = $3, \
-                 finished_at = CASE WHEN $4 = 1 THEN $3 ELSE NULL END, \
-                 owner = CASE WHEN $4 = 1 THEN NULL ELSE owner END, \
-                 lease_until = CASE WHEN $4 = 1 THEN NULL ELSE lease_until END WHERE id = $5",
-            )
-            .bind(status.as_str())
-            .bind(error)
-            .bind(now)
-            .bind(i64::from(status.is_terminal()))
-            .bind(run_id)
-            .execute(&mut *tx)
-            .await?;
-            insert_event(&mut tx, run_id, None, "run_status", &serde_json::json!({"status": status.as_str(), "error": error}), now)
-                .await?;
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
     /// Take or renew the lease of a run for `owner` until `until`. Fails with `Conflict`
     /// when another owner holds an unexpired lease, so two processes never drive one run.
     pub async fn acquire_lease(
@@ -560,20 +500,7 @@ impl Store {
         owner: &str,
         until: DateTime<Utc>,
     ) -> Result<()> {
-        let now = to_millis(Utc::now());
-        let n = on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE runs SET owner = $1, lease_until = $2, updated_at = $3 \
-                 WHERE id = $4 AND (owner IS NULL OR owner = $1 OR lease_until IS NULL OR lease_until < $3)",
-            )
-            .bind(owner)
-            .bind(to_millis(until))
-            .bind(now)
-            .bind(run_id)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
+        let n = self.take_lease(run_id, owner, until).await?;
         if n == 1 {
             Ok(())
         } else {
@@ -734,16 +661,14 @@ where
     for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
     for<'e> &'e mut <DB as sqlx::Database>::Connection: sqlx::Executor<'e, Database = DB>,
 {
-    sqlx::query::<DB>(
-        "INSERT INTO events (run_id, step_key, kind, data, at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(run_id)
-    .bind(step_key)
-    .bind(kind)
-    .bind(json_text(data))
-    .bind(at)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query::<DB>(lifecycle::INSERT_EVENT)
+        .bind(run_id)
+        .bind(step_key)
+        .bind(kind)
+        .bind(json_text(data))
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
