@@ -86,6 +86,19 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// CPU time this process has used (user + system, every thread, children excluded).
+fn own_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
 fn bare_spawn_loop(n: usize, argv: &[&str]) -> Result<Duration, Failure> {
     let start = Instant::now();
     for _ in 0..n {
@@ -93,6 +106,23 @@ fn bare_spawn_loop(n: usize, argv: &[&str]) -> Result<Duration, Failure> {
             .args(&argv[1..])
             .status()
             .map_err(|e| Failure::failed(format!("cannot spawn `{}`: {e}", argv[0])))?;
+    }
+    Ok(start.elapsed())
+}
+
+/// `true` started the way a step starts it, without the engine: by tokio, in a process
+/// group of its own, stdin on `/dev/null`, stdout and stderr piped and read to their
+/// end. Not the target's baseline; it shows how much of C is supervising a process
+/// asynchronously at all, and how much is the engine.
+async fn async_spawn_loop(n: usize) -> Result<Duration, Failure> {
+    let start = Instant::now();
+    for _ in 0..n {
+        tokio::process::Command::new("true")
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .map_err(|e| Failure::failed(format!("cannot spawn `true`: {e}")))?;
     }
     Ok(start.elapsed())
 }
@@ -125,19 +155,23 @@ async fn run_shape(title: &str, yaml: &str, steps: usize, with_baseline: bool) -
         ..super::drive_options()
     };
     let (mut totals, mut bare, mut bare_sh, mut ratios) = (vec![], vec![], vec![], vec![]);
+    let (mut supervised, mut engine_ratios, mut cpu) = (vec![], vec![], vec![]);
     let rounds = if with_baseline { RATIO_ROUNDS } else { ROUNDS };
     for _ in 0..rounds {
-        // Two baselines for C: `true` itself, as the target is stated, and `sh -c
-        // true`, the shell a step would start if it could not run `true` directly.
+        // Baselines for C: `true` itself, as the target is stated; `sh -c true`, the
+        // shell a step would start if it could not run `true` directly; and `true`
+        // supervised asynchronously as a step's command is.
         let baseline = if with_baseline {
             Some((
                 bare_spawn_loop(steps, &["true"])?,
                 bare_spawn_loop(steps, &["sh", "-c", "true"])?,
+                async_spawn_loop(steps).await?,
             ))
         } else {
             None
         };
         let (_tx, rx) = watch::channel(false);
+        let cpu_before = own_cpu();
         let start = Instant::now();
         let run_id = create_run(
             &store,
@@ -152,6 +186,7 @@ async fn run_shape(title: &str, yaml: &str, steps: usize, with_baseline: bool) -
             .await
             .map_err(|e| Failure::failed(e.to_string()))?;
         let total = start.elapsed().as_secs_f64() * 1e3;
+        cpu.push((own_cpu() - cpu_before).as_secs_f64() * 1e3);
         if status.as_str() != "succeeded" {
             return Err(Failure::failed(format!(
                 "bench run ended {}",
@@ -159,11 +194,14 @@ async fn run_shape(title: &str, yaml: &str, steps: usize, with_baseline: bool) -
             )));
         }
         totals.push(total);
-        if let Some((t, sh)) = baseline {
+        if let Some((t, sh, supervised_t)) = baseline {
             let (t, sh) = (t.as_secs_f64() * 1e3, sh.as_secs_f64() * 1e3);
+            let supervised_t = supervised_t.as_secs_f64() * 1e3;
             ratios.push(total / t);
+            engine_ratios.push(total / supervised_t);
             bare.push(t);
             bare_sh.push(sh);
+            supervised.push(supervised_t);
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -171,9 +209,20 @@ async fn run_shape(title: &str, yaml: &str, steps: usize, with_baseline: bool) -
     println!("{title} (median of {rounds} rounds)");
     println!("  total             {total:.1} ms");
     println!("  per durable step  {:.3} ms", total / steps as f64);
+    // Wall time on a shared machine moves with its neighbours; the CPU Medic itself
+    // spends per step (children excluded) is the steadier figure to compare builds by.
+    println!(
+        "  Medic's CPU       {:.3} ms per step (user + system, children excluded)",
+        median(cpu) / steps as f64
+    );
     if with_baseline {
         println!("  bare `true` loop  {:.1} ms", median(bare));
         println!("  bare `sh -c true` {:.1} ms", median(bare_sh));
+        println!(
+            "  async `true` loop {:.1} ms (tokio, process group, piped output; run / this {:.2}×)",
+            median(supervised),
+            median(engine_ratios)
+        );
         ratios.sort_by(f64::total_cmp);
         let n = ratios.len();
         println!(
