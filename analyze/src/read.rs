@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::keywords::WordSet;
+use crate::keywords::{BlockWalk, Walked, WordSet};
 use crate::lines::LineSplitter;
 use crate::sanitize::{SanitizeReport, Sanitizer};
 
@@ -376,6 +376,20 @@ fn read_stream<R: BufRead>(
     log: &mut Log,
     sink: &mut LineSink<'_>,
 ) {
+    read_lines(input, file_name, sanitizer, options, log, sink, true);
+}
+
+/// [`read_stream`], walking blocks of lines for keywords or (the reference the
+/// tests compare with) each line on its own.
+fn read_lines<R: BufRead>(
+    input: R,
+    file_name: String,
+    sanitizer: &mut Sanitizer,
+    options: &ReadOptions,
+    log: &mut Log,
+    sink: &mut LineSink<'_>,
+    walk_blocks: bool,
+) {
     let file = log.files.len() as u32;
     log.files.push(file_name);
     let mut cleaner = Cleaner::new(file);
@@ -383,9 +397,20 @@ fn read_stream<R: BufRead>(
     let mut number = 0u64;
     let mut skipping_tail = false;
     let mut binary_lines = 0u64;
+    let walker = sanitizer.block_walker();
+    let mut block = Block::default();
     loop {
+        if walk_blocks && splitter.offset() >= block.end() {
+            // A read error is left for the next piece to report.
+            if let Ok((start, bytes)) = splitter.lookahead(BLOCK_BYTES) {
+                walker.dfa().walk_block(bytes, &mut block.walk);
+                block.start = start;
+                block.len = bytes.len();
+                block.next = 0;
+            }
+        }
         // Lent, not allocated: the cleaned line is the only copy made.
-        let step = splitter.with_next_piece(|text, ends_line, newline| {
+        let step = splitter.with_next_piece_at(|text, ends_line, newline, at| {
             log.bytes += text.len() as u64 + u64::from(newline);
             if skipping_tail {
                 if ends_line {
@@ -404,7 +429,8 @@ fn read_stream<R: BufRead>(
             {
                 binary_lines += 1;
             }
-            let line = cleaner.push(number, text, bytes, sanitizer, log);
+            let walked = at.and_then(|at| block.line(at, text.len()));
+            let line = cleaner.push(number, text, bytes, walked, sanitizer, log);
             sink(line, log);
             !(options.max_bytes > 0 && log.bytes >= options.max_bytes)
         });
@@ -436,6 +462,49 @@ fn read_stream<R: BufRead>(
     }
 }
 
+/// Bytes of whole lines walked for keywords at once (see
+/// [`crate::keywords::KeywordDfa::walk_block`]): enough that the walk's four
+/// pieces are long, few enough that the block's bytes are still in the cache
+/// when its lines are cleaned and sanitized.
+const BLOCK_BYTES: usize = 32 * 1024;
+
+/// The block of lines last walked, and how far its lines have been read.
+#[derive(Default)]
+struct Block {
+    /// Where it starts in the input.
+    start: u64,
+    len: usize,
+    walk: BlockWalk,
+    /// The first record not yet handed to a line.
+    next: usize,
+}
+
+impl Block {
+    fn end(&self) -> u64 {
+        self.start + self.len as u64
+    }
+
+    /// The records for the line at `at` in the input, `len` bytes long, or
+    /// `None` when the block does not hold it. Lines are asked for in order.
+    fn line(&mut self, at: u64, len: usize) -> Option<Walked<'_>> {
+        if at < self.start || at + len as u64 > self.end() {
+            return None;
+        }
+        let from = (at - self.start) as usize;
+        // A few records per line: counted, not searched.
+        let found = &self.walk.found;
+        let before = |&&(end, _): &&(u32, u32)| end as usize <= from;
+        let first = self.next + found[self.next..].iter().take_while(before).count();
+        let within = |&&(end, _): &&(u32, u32)| end as usize <= from + len;
+        let last = first + found[first..].iter().take_while(within).count();
+        self.next = last;
+        Some(Walked {
+            found: &found[first..last],
+            offset: from,
+        })
+    }
+}
+
 /// Per-stream cleaning state: open sections and the format seen so far.
 struct Cleaner {
     file: u32,
@@ -455,6 +524,7 @@ impl Cleaner {
         number: u64,
         raw: &str,
         bytes: LineBytes,
+        walked: Option<Walked<'_>>,
         sanitizer: &mut Sanitizer,
         log: &mut Log,
     ) -> LogLine {
@@ -577,7 +647,11 @@ impl Cleaner {
             }
         }
         let clean = sanitizer
-            .sanitize_line_with(body, bytes.has(LineBytes::AT))
+            .sanitize_line_with(
+                body,
+                bytes.has(LineBytes::AT),
+                walked.and_then(|w| w.narrowed(raw, body)),
+            )
             .into_owned();
         LogLine {
             number,
@@ -852,6 +926,75 @@ fn strip_timestamp(s: &str) -> (&str, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Walking blocks of lines hands the sanitizer and the triage what walking
+    /// each line finds: the same lines, redactions and gate words, with CI
+    /// markup, colours, CRs, invalid UTF-8 and secrets in the lines, and
+    /// whatever the reader's buffer size (lines across refills are walked on
+    /// their own).
+    #[test]
+    fn block_walks_find_what_line_walks_find() {
+        let pieces = [
+            "2024-05-01T10:00:00.0000000Z ",
+            "##[error]",
+            "##[group]Run ",
+            "\x1b[1;31m",
+            "\x1b[0m",
+            "error",
+            "Error: ",
+            "FAILED",
+            " at ",
+            "token=ghp_q8Zr2LmX0vT7bN4kq8Zr2LmX0vT7bN4kAbCd",
+            "AKIAQ4ZR2LMXSVT7BN4K",
+            "password",
+            "10.1.2.3",
+            "203.0.113.9",
+            "ci@example.com",
+            "50%\rdone ",
+            "section_start:1700000000:build\r\x1b[0K",
+            "\u{1}",
+            "warning",
+            "npm ERR!",
+            " ",
+            "word",
+            "\n",
+            "x",
+            "Traceback",
+        ];
+        // Batches of a few lines from many seeds: a generator whose line comes
+        // out empty keeps its seed, and every later line of it is empty too.
+        let lines: Vec<String> = (0..600u32)
+            .flat_map(|i| crate::random_lines::random_lines(&pieces, 5, 30, 0x2545_f491 ^ i))
+            .collect();
+        // Some lines invalid UTF-8: each U+0001 becomes a lone 0xFF byte.
+        let bytes: Vec<u8> = lines
+            .join("\n")
+            .bytes()
+            .map(|b| if b == 1 { 0xff } else { b })
+            .collect();
+        let read = |capacity: usize, walk_blocks: bool| {
+            let mut sanitizer = Sanitizer::default();
+            sanitizer.find_gate_words(true);
+            let mut log = Log::default();
+            let mut lines = Vec::new();
+            read_lines(
+                std::io::BufReader::with_capacity(capacity, bytes.as_slice()),
+                String::new(),
+                &mut sanitizer,
+                &ReadOptions::default(),
+                &mut log,
+                &mut |line, _| lines.push(line),
+                walk_blocks,
+            );
+            let gates: Vec<Option<WordSet>> = lines.iter().map(|l| l.gate).collect();
+            (lines, gates, sanitizer.report().clone(), log.sections)
+        };
+        let reference = read(1 << 20, false);
+        assert!(reference.2.redactions > 100, "{:?}", reference.2);
+        for capacity in [1 << 20, 64 * 1024, 4096, 100] {
+            assert!(read(capacity, true) == reference, "capacity {capacity}");
+        }
+    }
 
     fn read(text: &str) -> Log {
         read_str(text, &mut Sanitizer::default())
