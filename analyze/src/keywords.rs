@@ -92,21 +92,24 @@ impl BlockWalk {
 }
 
 /// What a block's walk recorded for one line, or for a part of a line (the
-/// text left after cleaning): the records from the line's start on, and where
-/// the text starts in the block.
+/// text left after cleaning): the line, the records from its start on, and
+/// where it starts in the block.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Walked<'a> {
+    pub text: &'a str,
     pub found: &'a [(u32, u32)],
     pub offset: usize,
 }
 
 impl<'a> Walked<'a> {
-    /// The same for `part`, a slice of `whole` (the text the records are
-    /// for); `None` when `part` is not one (cleaning made a new string).
-    pub(crate) fn narrowed(self, whole: &str, part: &str) -> Option<Walked<'a>> {
-        // Addresses compared, not dereferenced: whether `part` lies inside `whole`.
-        let from = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
-        (from + part.len() <= whole.len()).then_some(Walked {
+    /// The same for `part`, when it is a slice of the text walked; `None`
+    /// when it is not (cleaning made a new string).
+    pub(crate) fn narrowed(self, part: &'a str) -> Option<Walked<'a>> {
+        // Addresses compared, not dereferenced: whether `part` lies inside
+        // the text.
+        let from = (part.as_ptr() as usize).checked_sub(self.text.as_ptr() as usize)?;
+        (from + part.len() <= self.text.len()).then_some(Walked {
+            text: part,
             found: self.found,
             offset: self.offset + from,
         })

@@ -403,10 +403,7 @@ fn read_lines<R: BufRead>(
         if walk_blocks && splitter.offset() >= block.end() {
             // A read error is left for the next piece to report.
             if let Ok((start, bytes)) = splitter.lookahead(BLOCK_BYTES) {
-                walker.dfa().walk_block(bytes, &mut block.walk);
-                block.start = start;
-                block.len = bytes.len();
-                block.next = 0;
+                block.walk(walker.dfa(), start, bytes);
             }
         }
         // Lent, not allocated: the cleaned line is the only copy made.
@@ -429,7 +426,7 @@ fn read_lines<R: BufRead>(
             {
                 binary_lines += 1;
             }
-            let walked = at.and_then(|at| block.line(at, text.len()));
+            let walked = at.and_then(|at| block.line(at, text));
             let line = cleaner.push(number, text, bytes, walked, sanitizer, log);
             sink(line, log);
             !(options.max_bytes > 0 && log.bytes >= options.max_bytes)
@@ -477,6 +474,24 @@ struct Block {
     walk: BlockWalk,
     /// The first record not yet handed to a line.
     next: usize,
+    /// The block's lines that hold ESC, BEL or BS (colours, mostly), without
+    /// them ([`strip_ansi`]), one after the other and each with a `\n`: the
+    /// cleaner takes them from here, and their walk from `stripped_walk`,
+    /// instead of making each anew and walking it alone.
+    stripped: String,
+    /// For each of those lines, where it starts in the block and where its
+    /// stripped text lies in `stripped`.
+    stripped_lines: Vec<(usize, std::ops::Range<usize>)>,
+    stripped_walk: BlockWalk,
+    next_stripped: usize,
+    next_stripped_record: usize,
+}
+
+/// What a block holds for one of its lines: the walk of its bytes, and for a
+/// line with controls, its text without them and the walk of that.
+struct BlockLine<'a> {
+    raw: Walked<'a>,
+    stripped: Option<Walked<'a>>,
 }
 
 impl Block {
@@ -484,25 +499,94 @@ impl Block {
         self.start + self.len as u64
     }
 
-    /// The records for the line at `at` in the input, `len` bytes long, or
+    /// Makes `bytes`, whole lines at `start` in the input, the block: strips
+    /// the lines with controls and walks both.
+    fn walk(&mut self, dfa: &crate::keywords::KeywordDfa, start: u64, bytes: &[u8]) {
+        dfa.walk_block(bytes, &mut self.walk);
+        self.start = start;
+        self.len = bytes.len();
+        self.next = 0;
+        self.stripped.clear();
+        self.stripped_lines.clear();
+        let mut from = 0;
+        while let Some(found) = memchr::memchr3(0x1b, 0x07, 0x08, &bytes[from..]) {
+            let control = from + found;
+            let line_start =
+                memchr::memrchr(b'\n', &bytes[from..control]).map_or(from, |i| from + i + 1);
+            let line_end =
+                memchr::memchr(b'\n', &bytes[control..]).map_or(bytes.len(), |i| control + i);
+            from = line_end;
+            // As the splitter hands the line out: without its CR, and only
+            // when it is valid UTF-8 (the others are decoded lossily).
+            let line = &bytes[line_start..line_end];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if let Ok(text) = std::str::from_utf8(line) {
+                let at = self.stripped.len();
+                self.stripped.push_str(&strip_ansi(text));
+                self.stripped_lines
+                    .push((line_start, at..self.stripped.len()));
+                self.stripped.push('\n');
+            }
+        }
+        dfa.walk_block(self.stripped.as_bytes(), &mut self.stripped_walk);
+        self.next_stripped = 0;
+        self.next_stripped_record = 0;
+    }
+
+    /// What the block holds for `text`, the line at `at` in the input, or
     /// `None` when the block does not hold it. Lines are asked for in order.
-    fn line(&mut self, at: u64, len: usize) -> Option<Walked<'_>> {
-        if at < self.start || at + len as u64 > self.end() {
+    fn line<'a>(&'a mut self, at: u64, text: &'a str) -> Option<BlockLine<'a>> {
+        if at < self.start || at + text.len() as u64 > self.end() {
             return None;
         }
         let from = (at - self.start) as usize;
-        // A few records per line: counted, not searched.
-        let found = &self.walk.found;
-        let before = |&&(end, _): &&(u32, u32)| end as usize <= from;
-        let first = self.next + found[self.next..].iter().take_while(before).count();
-        let within = |&&(end, _): &&(u32, u32)| end as usize <= from + len;
-        let last = first + found[first..].iter().take_while(within).count();
-        self.next = last;
-        Some(Walked {
-            found: &found[first..last],
+        let raw = Walked {
+            text,
+            found: records(&self.walk.found, &mut self.next, from, from + text.len()),
             offset: from,
-        })
+        };
+        let lines = &self.stripped_lines[self.next_stripped..];
+        self.next_stripped += lines.iter().take_while(|(start, _)| *start < from).count();
+        let stripped = match self.stripped_lines.get(self.next_stripped) {
+            Some((start, range)) if *start == from => {
+                self.next_stripped += 1;
+                Some(Walked {
+                    text: &self.stripped[range.clone()],
+                    found: records(
+                        &self.stripped_walk.found,
+                        &mut self.next_stripped_record,
+                        range.start,
+                        range.end,
+                    ),
+                    offset: range.start,
+                })
+            }
+            _ => None,
+        };
+        Some(BlockLine { raw, stripped })
     }
+}
+
+/// The records of a walk that end in `(from, to]`, those before `*next` being
+/// done with; moves `*next` past them. A few per line: counted, not searched.
+fn records<'a>(
+    found: &'a [(u32, u32)],
+    next: &mut usize,
+    from: usize,
+    to: usize,
+) -> &'a [(u32, u32)] {
+    let first = *next
+        + found[*next..]
+            .iter()
+            .take_while(|(end, _)| *end as usize <= from)
+            .count();
+    let last = first
+        + found[first..]
+            .iter()
+            .take_while(|(end, _)| *end as usize <= to)
+            .count();
+    *next = last;
+    &found[first..last]
 }
 
 /// Per-stream cleaning state: open sections and the format seen so far.
@@ -524,16 +608,22 @@ impl Cleaner {
         number: u64,
         raw: &str,
         bytes: LineBytes,
-        walked: Option<Walked<'_>>,
+        block: Option<BlockLine<'_>>,
         sanitizer: &mut Sanitizer,
         log: &mut Log,
     ) -> LogLine {
         // What `raw` lacks, every text cut from it lacks: each step below only
-        // removes or slices.
-        let mut text = if bytes.has(LineBytes::CONTROL | LineBytes::NUL) {
-            strip_ansi(raw)
-        } else {
-            std::borrow::Cow::Borrowed(raw)
+        // removes or slices. A block's walk of the line, or of the line
+        // without its controls, serves the sanitizer for what is left.
+        let (mut text, walked) = match block {
+            Some(BlockLine {
+                stripped: Some(stripped),
+                ..
+            }) if bytes.has(LineBytes::CONTROL) => {
+                (std::borrow::Cow::Borrowed(stripped.text), Some(stripped))
+            }
+            _ if bytes.has(LineBytes::CONTROL | LineBytes::NUL) => (strip_ansi(raw), None),
+            block => (std::borrow::Cow::Borrowed(raw), block.map(|b| b.raw)),
         };
         // GitLab section markers end with `\r\x1b[0K`; read them before CR handling.
         let mut gitlab_markers = Vec::new();
@@ -650,7 +740,7 @@ impl Cleaner {
             .sanitize_line_with(
                 body,
                 bytes.has(LineBytes::AT),
-                walked.and_then(|w| w.narrowed(raw, body)),
+                walked.and_then(|w| w.narrowed(body)),
             )
             .into_owned();
         LogLine {
