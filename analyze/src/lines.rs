@@ -144,7 +144,14 @@ impl<R: BufRead> LineSplitter<R> {
         self.offset
     }
 
-    fn consume(&mut self, n: usize) {
+    /// The longest piece handed out.
+    pub(crate) fn max_piece(&self) -> usize {
+        self.max_piece
+    }
+
+    /// Skips `n` bytes of the input, which [`LineSplitter::lookahead`] showed
+    /// and the caller has used.
+    pub(crate) fn consume(&mut self, n: usize) {
         self.inner.consume(n);
         self.offset += n as u64;
     }

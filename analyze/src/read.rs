@@ -398,39 +398,90 @@ fn read_lines<R: BufRead>(
     let mut skipping_tail = false;
     let mut binary_lines = 0u64;
     let walker = sanitizer.block_walker();
+    // One piece of a line, with what a block holds for it; false to stop
+    // (the byte limit).
+    let mut piece = |log: &mut Log,
+                     number: &mut u64,
+                     text: &str,
+                     ends_line: bool,
+                     newline: bool,
+                     walked: Option<BlockLine<'_>>| {
+        log.bytes += text.len() as u64 + u64::from(newline);
+        if skipping_tail {
+            if ends_line {
+                skipping_tail = false;
+            }
+            return true;
+        }
+        if !ends_line {
+            skipping_tail = true;
+            log.truncated_lines += 1;
+        }
+        *number += 1;
+        let bytes = LineBytes::of(text.as_bytes());
+        if bytes.has(LineBytes::NUL)
+            || (bytes.has(LineBytes::EF) && text.matches('\u{fffd}').count() > 8)
+        {
+            binary_lines += 1;
+        }
+        let line = cleaner.push(*number, text, bytes, walked, sanitizer, log);
+        sink(line, log);
+        !(options.max_bytes > 0 && log.bytes >= options.max_bytes)
+    };
     let mut block = Block::default();
     loop {
+        let mut step = Ok(Some(true));
         if walk_blocks && splitter.offset() >= block.end() {
+            let max_piece = splitter.max_piece();
             // A read error is left for the next piece to report.
             if let Ok((start, bytes)) = splitter.lookahead(BLOCK_BYTES) {
                 block.walk(walker.dfa(), start, bytes);
+                // The block's lines straight from the reader's buffer: no
+                // search for the buffer's end or UTF-8 check per line, and the
+                // block is checked for UTF-8 at once (then so is every line,
+                // as lines end at an ASCII byte). A line the splitter would
+                // cut for length, and the rest, are left to it.
+                let valid = std::str::from_utf8(bytes).ok();
+                let mut done = 0;
+                while let Some(nl) = memchr::memchr(b'\n', &bytes[done..]) {
+                    if nl >= max_piece {
+                        break;
+                    }
+                    let line = &bytes[done..done + nl];
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    let at = start + done as u64;
+                    let keep_on = match valid.map(|v| &v[done..done + line.len()]) {
+                        Some(text) => {
+                            let walked = block.line(at, text);
+                            piece(log, &mut number, text, true, true, walked)
+                        }
+                        None => match std::str::from_utf8(line) {
+                            Ok(text) => {
+                                let walked = block.line(at, text);
+                                piece(log, &mut number, text, true, true, walked)
+                            }
+                            Err(_) => {
+                                let text = String::from_utf8_lossy(line);
+                                piece(log, &mut number, &text, true, true, None)
+                            }
+                        },
+                    };
+                    done += nl + 1;
+                    if !keep_on {
+                        step = Ok(Some(false));
+                        break;
+                    }
+                }
+                splitter.consume(done);
             }
         }
-        // Lent, not allocated: the cleaned line is the only copy made.
-        let step = splitter.with_next_piece_at(|text, ends_line, newline, at| {
-            log.bytes += text.len() as u64 + u64::from(newline);
-            if skipping_tail {
-                if ends_line {
-                    skipping_tail = false;
-                }
-                return true;
-            }
-            if !ends_line {
-                skipping_tail = true;
-                log.truncated_lines += 1;
-            }
-            number += 1;
-            let bytes = LineBytes::of(text.as_bytes());
-            if bytes.has(LineBytes::NUL)
-                || (bytes.has(LineBytes::EF) && text.matches('\u{fffd}').count() > 8)
-            {
-                binary_lines += 1;
-            }
-            let walked = at.and_then(|at| block.line(at, text));
-            let line = cleaner.push(number, text, bytes, walked, sanitizer, log);
-            sink(line, log);
-            !(options.max_bytes > 0 && log.bytes >= options.max_bytes)
-        });
+        if matches!(step, Ok(Some(true))) {
+            // Lent, not allocated: the cleaned line is the only copy made.
+            step = splitter.with_next_piece_at(|text, ends_line, newline, at| {
+                let walked = at.and_then(|at| block.line(at, text));
+                piece(log, &mut number, text, ends_line, newline, walked)
+            });
+        }
         match step {
             Ok(Some(true)) => {}
             Ok(Some(false)) => {
@@ -1021,7 +1072,7 @@ mod tests {
     /// each line finds: the same lines, redactions and gate words, with CI
     /// markup, colours, CRs, invalid UTF-8 and secrets in the lines, and
     /// whatever the reader's buffer size (lines across refills are walked on
-    /// their own).
+    /// their own), with lines longer than [`MAX_LINE`] and a byte limit.
     #[test]
     fn block_walks_find_what_line_walks_find() {
         let pieces = [
@@ -1055,6 +1106,15 @@ mod tests {
         // out empty keeps its seed, and every later line of it is empty too.
         let lines: Vec<String> = (0..600u32)
             .flat_map(|i| crate::random_lines::random_lines(&pieces, 5, 30, 0x2545_f491 ^ i))
+            .enumerate()
+            .map(|(i, line)| match i % 100 {
+                // Longer than MAX_LINE, with a secret at its end.
+                7 => format!(
+                    "{line}{}ghp_q8Zr2LmX0vT7bN4kq8Zr2LmX0vT7bN4kAbCd",
+                    "y ".repeat(9000)
+                ),
+                _ => line,
+            })
             .collect();
         // Some lines invalid UTF-8: each U+0001 becomes a lone 0xFF byte.
         let bytes: Vec<u8> = lines
@@ -1062,7 +1122,7 @@ mod tests {
             .bytes()
             .map(|b| if b == 1 { 0xff } else { b })
             .collect();
-        let read = |capacity: usize, walk_blocks: bool| {
+        let read = |capacity: usize, walk_blocks: bool, max_bytes: u64| {
             let mut sanitizer = Sanitizer::default();
             sanitizer.find_gate_words(true);
             let mut log = Log::default();
@@ -1071,18 +1131,26 @@ mod tests {
                 std::io::BufReader::with_capacity(capacity, bytes.as_slice()),
                 String::new(),
                 &mut sanitizer,
-                &ReadOptions::default(),
+                &ReadOptions { max_bytes },
                 &mut log,
                 &mut |line, _| lines.push(line),
                 walk_blocks,
             );
             let gates: Vec<Option<WordSet>> = lines.iter().map(|l| l.gate).collect();
-            (lines, gates, sanitizer.report().clone(), log.sections)
+            let log = (log.sections, log.bytes, log.truncated_lines, log.warnings);
+            (lines, gates, sanitizer.report().clone(), log)
         };
-        let reference = read(1 << 20, false);
-        assert!(reference.2.redactions > 100, "{:?}", reference.2);
-        for capacity in [1 << 20, 64 * 1024, 4096, 100] {
-            assert!(read(capacity, true) == reference, "capacity {capacity}");
+        for max_bytes in [0, 500_000] {
+            let reference = read(1 << 20, false, max_bytes);
+            assert!(reference.2.redactions > 100, "{:?}", reference.2);
+            assert!(reference.3.2 > 5, "lines over MAX_LINE: {}", reference.3.2);
+            for capacity in [1 << 20, 64 * 1024, 4096, 100] {
+                let blocks = read(capacity, true, max_bytes);
+                assert!(
+                    blocks == reference,
+                    "capacity {capacity}, limit {max_bytes}"
+                );
+            }
         }
     }
 
