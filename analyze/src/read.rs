@@ -190,6 +190,11 @@ impl Default for ReadOptions {
 /// files, format).
 pub type LineSink<'a> = dyn FnMut(LogLine, &Log) + 'a;
 
+/// A [`LineSink`] that hands back a buffer for the next line's text (the line's
+/// own, once done with it), so that a reader that does not keep the lines
+/// allocates no string per line.
+pub(crate) type LendingSink<'a> = dyn FnMut(LogLine, &Log) -> String + 'a;
+
 /// Reads, cleans and sanitizes a whole log into memory.
 pub fn read_log(
     source: &Source,
@@ -210,6 +215,19 @@ pub fn stream_log(
     sanitizer: &mut Sanitizer,
     options: &ReadOptions,
     sink: &mut LineSink<'_>,
+) -> Result<Log, ReadError> {
+    stream_log_lending(source, sanitizer, options, &mut |line, log| {
+        sink(line, log);
+        String::new()
+    })
+}
+
+/// [`stream_log`] with a sink that hands each line's text back.
+pub(crate) fn stream_log_lending(
+    source: &Source,
+    sanitizer: &mut Sanitizer,
+    options: &ReadOptions,
+    sink: &mut LendingSink<'_>,
 ) -> Result<Log, ReadError> {
     let name = match source {
         Source::File(p) => p.display().to_string(),
@@ -238,6 +256,19 @@ pub fn stream_bytes(
     options: &ReadOptions,
     sink: &mut LineSink<'_>,
 ) -> Result<Log, ReadError> {
+    stream_bytes_lending(bytes, sanitizer, options, &mut |line, log| {
+        sink(line, log);
+        String::new()
+    })
+}
+
+/// [`stream_bytes`] with a sink that hands each line's text back.
+pub(crate) fn stream_bytes_lending(
+    bytes: &[u8],
+    sanitizer: &mut Sanitizer,
+    options: &ReadOptions,
+    sink: &mut LendingSink<'_>,
+) -> Result<Log, ReadError> {
     stream_input(Box::new(bytes), "<memory>", sanitizer, options, sink)
 }
 
@@ -246,7 +277,7 @@ fn stream_input(
     name: &str,
     sanitizer: &mut Sanitizer,
     options: &ReadOptions,
-    sink: &mut LineSink<'_>,
+    sink: &mut LendingSink<'_>,
 ) -> Result<Log, ReadError> {
     let io_err = |source| ReadError::Io {
         path: name.to_string(),
@@ -308,7 +339,10 @@ pub fn read_str(text: &str, sanitizer: &mut Sanitizer) -> Log {
         sanitizer,
         &ReadOptions::default(),
         &mut log,
-        &mut |line, _| lines.push(line),
+        &mut |line, _| {
+            lines.push(line);
+            String::new()
+        },
     );
     log.lines = lines;
     log.sanitize = sanitizer.report().clone();
@@ -320,7 +354,7 @@ fn read_zip(
     bytes: Vec<u8>,
     sanitizer: &mut Sanitizer,
     log: &mut Log,
-    sink: &mut LineSink<'_>,
+    sink: &mut LendingSink<'_>,
 ) -> Result<(), ReadError> {
     let bad = |e: zip::result::ZipError| ReadError::BadZip {
         path: name.to_string(),
@@ -374,7 +408,7 @@ fn read_stream<R: BufRead>(
     sanitizer: &mut Sanitizer,
     options: &ReadOptions,
     log: &mut Log,
-    sink: &mut LineSink<'_>,
+    sink: &mut LendingSink<'_>,
 ) {
     read_lines(input, file_name, sanitizer, options, log, sink, true);
 }
@@ -387,7 +421,7 @@ fn read_lines<R: BufRead>(
     sanitizer: &mut Sanitizer,
     options: &ReadOptions,
     log: &mut Log,
-    sink: &mut LineSink<'_>,
+    sink: &mut LendingSink<'_>,
     walk_blocks: bool,
 ) {
     let file = log.files.len() as u32;
@@ -398,6 +432,8 @@ fn read_lines<R: BufRead>(
     let mut skipping_tail = false;
     let mut binary_lines = 0u64;
     let walker = sanitizer.block_walker();
+    // The buffer the sink handed back, for the next line's text.
+    let mut spare = String::new();
     // One piece of a line, with what a block holds for it; false to stop
     // (the byte limit).
     let mut piece = |log: &mut Log,
@@ -424,8 +460,9 @@ fn read_lines<R: BufRead>(
         {
             binary_lines += 1;
         }
-        let line = cleaner.push(*number, text, bytes, walked, sanitizer, log);
-        sink(line, log);
+        let buffer = std::mem::take(&mut spare);
+        let line = cleaner.push(*number, text, bytes, walked, buffer, sanitizer, log);
+        spare = sink(line, log);
         !(options.max_bytes > 0 && log.bytes >= options.max_bytes)
     };
     let mut block = Block::default();
@@ -660,6 +697,7 @@ impl Cleaner {
         raw: &str,
         bytes: LineBytes,
         block: Option<BlockLine<'_>>,
+        mut buffer: String,
         sanitizer: &mut Sanitizer,
         log: &mut Log,
     ) -> LogLine {
@@ -787,13 +825,20 @@ impl Cleaner {
                 kind = LineKind::SectionStart;
             }
         }
-        let clean = sanitizer
-            .sanitize_line_with(
-                body,
-                bytes.has(LineBytes::AT),
-                walked.and_then(|w| w.narrowed(body)),
-            )
-            .into_owned();
+        // Into `buffer`, a string the sink handed back, unless the sanitizer
+        // made a new one.
+        let clean = match sanitizer.sanitize_line_with(
+            body,
+            bytes.has(LineBytes::AT),
+            walked.and_then(|w| w.narrowed(body)),
+        ) {
+            std::borrow::Cow::Borrowed(text) => {
+                buffer.clear();
+                buffer.push_str(text);
+                buffer
+            }
+            std::borrow::Cow::Owned(text) => text,
+        };
         LogLine {
             number,
             text: clean,
@@ -1133,7 +1178,10 @@ mod tests {
                 &mut sanitizer,
                 &ReadOptions { max_bytes },
                 &mut log,
-                &mut |line, _| lines.push(line),
+                &mut |line, _| {
+                    lines.push(line);
+                    String::new()
+                },
                 walk_blocks,
             );
             let gates: Vec<Option<WordSet>> = lines.iter().map(|l| l.gate).collect();

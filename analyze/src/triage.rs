@@ -308,8 +308,10 @@ pub fn analyze_source(
 ) -> Result<Analysis, ReadError> {
     let mut a = Analyzer::new(options.clone(), baseline);
     sanitizer.find_gate_words(true);
-    let log = read::stream_log(source, sanitizer, &options.read, &mut |line, log| {
-        a.push(&line, log)
+    // The lines are not kept: each one's text buffer serves the next.
+    let log = read::stream_log_lending(source, sanitizer, &options.read, &mut |line, log| {
+        a.push(&line, log);
+        line.text
     });
     sanitizer.find_gate_words(false);
     Ok(a.finish(&log?))
@@ -324,8 +326,9 @@ pub fn analyze_bytes(
 ) -> Result<Analysis, ReadError> {
     let mut a = Analyzer::new(options.clone(), baseline);
     sanitizer.find_gate_words(true);
-    let log = read::stream_bytes(bytes, sanitizer, &options.read, &mut |line, log| {
-        a.push(&line, log)
+    let log = read::stream_bytes_lending(bytes, sanitizer, &options.read, &mut |line, log| {
+        a.push(&line, log);
+        line.text
     });
     sanitizer.find_gate_words(false);
     Ok(a.finish(&log?))
