@@ -432,8 +432,6 @@ fn read_lines<R: BufRead>(
     let mut skipping_tail = false;
     let mut binary_lines = 0u64;
     let walker = sanitizer.block_walker();
-    // The buffer the sink handed back, for the next line's text.
-    let mut spare = String::new();
     // One piece of a line, with what a block holds for it; false to stop
     // (the byte limit).
     let mut piece = |log: &mut Log,
@@ -460,9 +458,8 @@ fn read_lines<R: BufRead>(
         {
             binary_lines += 1;
         }
-        let buffer = std::mem::take(&mut spare);
-        let line = cleaner.push(*number, text, bytes, walked, buffer, sanitizer, log);
-        spare = sink(line, log);
+        let line = cleaner.push(*number, text, bytes, walked, sanitizer, log);
+        cleaner.spare = sink(line, log);
         !(options.max_bytes > 0 && log.bytes >= options.max_bytes)
     };
     let mut block = Block::default();
@@ -681,6 +678,8 @@ fn records<'a>(
 struct Cleaner {
     file: u32,
     open: Vec<u32>,
+    /// The string the sink handed back, for the next line's text.
+    spare: String,
 }
 
 impl Cleaner {
@@ -688,6 +687,7 @@ impl Cleaner {
         Cleaner {
             file,
             open: Vec::new(),
+            spare: String::new(),
         }
     }
 
@@ -697,7 +697,6 @@ impl Cleaner {
         raw: &str,
         bytes: LineBytes,
         block: Option<BlockLine<'_>>,
-        mut buffer: String,
         sanitizer: &mut Sanitizer,
         log: &mut Log,
     ) -> LogLine {
@@ -825,14 +824,15 @@ impl Cleaner {
                 kind = LineKind::SectionStart;
             }
         }
-        // Into `buffer`, a string the sink handed back, unless the sanitizer
-        // made a new one.
+        // Into the string the sink handed back, unless the sanitizer made a
+        // new one.
         let clean = match sanitizer.sanitize_line_with(
             body,
             bytes.has(LineBytes::AT),
             walked.and_then(|w| w.narrowed(body)),
         ) {
             std::borrow::Cow::Borrowed(text) => {
+                let mut buffer = std::mem::take(&mut self.spare);
                 buffer.clear();
                 buffer.push_str(text);
                 buffer
