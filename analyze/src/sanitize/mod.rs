@@ -969,22 +969,33 @@ fn email_regex() -> &'static Regex {
 /// with no word character on either side (a test compares the two).
 fn dotted_quads(line: &str, from: usize, mut found: impl FnMut(usize, usize)) {
     let b = line.as_bytes();
-    let mut i = from;
-    while i < b.len() {
-        if !b[i].is_ascii_digit() {
-            i += 1;
+    // Only where a digit group is followed by a dot and a digit can a quad
+    // start: from dot to such dot, not byte by byte (lines with dots are
+    // mostly Java packages, paths and versions). No quad starts before `next`.
+    let mut next = from;
+    for dot in memchr::memchr_iter(b'.', b) {
+        if dot <= next
+            || !b[dot - 1].is_ascii_digit()
+            || !b.get(dot + 1).is_some_and(u8::is_ascii_digit)
+        {
             continue;
         }
-        if !word_char_before(line, i)
-            && let Some(end) = quad_at(b, i)
+        let start = dot
+            - b[..dot]
+                .iter()
+                .rev()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+        // A group that begins before `from` is not looked at from its start.
+        if start < next {
+            continue;
+        }
+        if !word_char_before(line, start)
+            && let Some(end) = quad_at(b, start)
             && !word_char_at(line, end)
         {
-            found(i, end);
-            i = end;
-            continue;
-        }
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
+            found(start, end);
+            next = end;
         }
     }
 }
@@ -1381,6 +1392,21 @@ mod tests {
             let mut found = Vec::new();
             dotted_quads(&line, 0, |s, e| found.push((s, e)));
             assert_eq!(found, expected, "{line:?}");
+            // From the middle of the line on: as the regex searches from
+            // there (the text before still decides its `\b`).
+            let mut from = line.len() / 2;
+            while !line.is_char_boundary(from) {
+                from -= 1;
+            }
+            let mut expected = Vec::new();
+            let mut at = from;
+            while let Some(m) = re.find_at(&line, at) {
+                expected.push((m.start(), m.end()));
+                at = m.end().max(m.start() + 1);
+            }
+            let mut found = Vec::new();
+            dotted_quads(&line, from, |s, e| found.push((s, e)));
+            assert_eq!(found, expected, "{line:?} from {from}");
         }
     }
 
