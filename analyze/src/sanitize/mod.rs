@@ -646,6 +646,10 @@ impl Sanitizer {
                 bits &= bits - 1;
                 let idx = word_index as u32 * 64 + bit;
                 let rule = &rules.rules[idx as usize];
+                // (Rules without keywords were checked when they were added.)
+                if !rule.spec.keywords.is_empty() && !rule.spec.precheck.allows(line) {
+                    continue;
+                }
                 let Some(regex) = rule.regex() else { continue };
                 for caps in regex.captures_iter(line.as_bytes()) {
                     let whole = caps.get(0).expect("group 0 always matches");
