@@ -54,6 +54,14 @@ pub enum Precheck {
     /// The line has a `.` preceded by at least this many token characters
     /// (`A-Za-z0-9_-`).
     DottedToken(usize),
+    /// The line has a `.` preceded by at least `before` token characters and
+    /// followed by exactly `between` of them and another `.`.
+    TwoDots {
+        /// Token characters at least before the first dot.
+        before: usize,
+        /// Token characters between the dots.
+        between: usize,
+    },
     /// The line has this byte (a literal of the pattern that its keyword does
     /// not hold: the `@` of a URL's credentials).
     Byte(u8),
@@ -65,6 +73,16 @@ impl Precheck {
         match self {
             Precheck::None => true,
             Precheck::Byte(b) => memchr::memchr(b, line.as_bytes()).is_some(),
+            Precheck::TwoDots { before, between } => {
+                let b = line.as_bytes();
+                let token = |c: &u8| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-';
+                memchr::memchr_iter(b'.', b).any(|i| {
+                    i >= before
+                        && b.get(i + 1 + between) == Some(&b'.')
+                        && b[i + 1..i + 1 + between].iter().all(token)
+                        && b[i - before..i].iter().all(token)
+                })
+            }
             Precheck::DottedToken(before) => {
                 let b = line.as_bytes();
                 memchr::memchr_iter(b'.', b).any(|i| {
@@ -837,7 +855,11 @@ pub fn builtin() -> Vec<RuleSpec> {
         r"[MNO][A-Za-z0-9_-]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}",
         3.0,
     );
-    discord.precheck = Precheck::DottedToken(24);
+    // Its first two parts: 24 to 26 token bytes, a dot, 6, a dot.
+    discord.precheck = Precheck::TwoDots {
+        before: 24,
+        between: 6,
+    };
     r.push(discord);
     r.push(keyed(
         "discord-client-secret",
