@@ -591,7 +591,9 @@ impl Block {
         self.start = start;
         self.len = bytes.len();
         self.next = 0;
-        self.stripped.clear();
+        // Made as bytes, with no string per line, then checked for UTF-8 once.
+        let mut stripped = std::mem::take(&mut self.stripped).into_bytes();
+        stripped.clear();
         self.stripped_lines.clear();
         let mut from = 0;
         while let Some(found) = memchr::memchr3(0x1b, 0x07, 0x08, &bytes[from..]) {
@@ -605,14 +607,19 @@ impl Block {
             // when it is valid UTF-8 (the others are decoded lossily).
             let line = &bytes[line_start..line_end];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if let Ok(text) = std::str::from_utf8(line) {
-                let at = self.stripped.len();
-                self.stripped.push_str(&strip_ansi(text));
-                self.stripped_lines
-                    .push((line_start, at..self.stripped.len()));
-                self.stripped.push('\n');
+            if std::str::from_utf8(line).is_ok() {
+                let at = stripped.len();
+                strip_controls(line, &mut stripped);
+                self.stripped_lines.push((line_start, at..stripped.len()));
+                stripped.push(b'\n');
             }
         }
+        self.stripped = String::from_utf8(stripped).unwrap_or_else(|_| {
+            // Cannot happen (whole characters only); the lines are then
+            // stripped one by one.
+            self.stripped_lines.clear();
+            String::new()
+        });
         dfa.walk_block(self.stripped.as_bytes(), &mut self.stripped_walk);
         self.next_stripped = 0;
         self.next_stripped_record = 0;
@@ -998,10 +1005,19 @@ pub fn strip_ansi(s: &str) -> std::borrow::Cow<'_, str> {
     if memchr::memchr3(0x1b, 0x07, 0x08, b).is_none() && memchr::memchr(0, b).is_none() {
         return std::borrow::Cow::Borrowed(s);
     }
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    strip_controls(b, &mut out);
+    // Only whole characters were copied or dropped.
+    std::borrow::Cow::Owned(String::from_utf8(out).expect("whole UTF-8 characters"))
+}
+
+/// Appends `b` (UTF-8) to `out` without ANSI escape sequences and C0 controls
+/// but tab and CR: what [`strip_ansi`] makes of a line that has any, whole
+/// characters only.
+fn strip_controls(b: &[u8], out: &mut Vec<u8>) {
     // Byte by byte (the char walk cost a third of the reading): every byte that
     // decides something is ASCII, and the C1 controls (U+0080–U+009F) are the
     // two-byte sequences C2 80–C2 9F.
-    let mut out: Vec<u8> = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
@@ -1062,8 +1078,6 @@ pub fn strip_ansi(s: &str) -> std::borrow::Cow<'_, str> {
             i += n;
         }
     }
-    // Only whole characters were copied or dropped.
-    std::borrow::Cow::Owned(String::from_utf8(out).expect("whole UTF-8 characters"))
 }
 
 /// Whether `strip_ansi` copies byte `c` as it is: everything but ESC, C0
