@@ -977,7 +977,7 @@ fn dotted_quads(line: &str, from: usize, mut found: impl FnMut(usize, usize)) {
     // start: from dot to such dot, not byte by byte (lines with dots are
     // mostly Java packages, paths and versions). No quad starts before `next`.
     let mut next = from;
-    for dot in memchr::memchr_iter(b'.', b) {
+    for dot in memchr::memchr_iter(b'.', &b[from.min(b.len())..]).map(|d| from + d) {
         if dot <= next
             || !b[dot - 1].is_ascii_digit()
             || !b.get(dot + 1).is_some_and(u8::is_ascii_digit)
