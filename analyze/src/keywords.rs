@@ -12,6 +12,11 @@
 //! wholly in one of them; one that lies in two is reported twice, which callers
 //! that collect sets ignore.
 //!
+//! A reader walks a whole block of lines the same way, as eight pieces
+//! ([`KeywordDfa::walk_block`]), and hands each line what the walk recorded
+//! for it ([`KeywordDfa::scan_walked`]): every line, short or long, then shares
+//! the pieces, and their overlap is paid once per block.
+//!
 //! It is built for that use only (no leftmost semantics, no match positions
 //! beyond the end): a gate whose caller then runs the exact check.
 
@@ -454,11 +459,11 @@ impl KeywordDfa {
         }
     }
 
-    /// Walks a block of whole lines as four pieces at once and records, in
+    /// Walks a block of whole lines as [`PIECES`] pieces at once and records, in
     /// `walked`, where the walk is in a match state: what
     /// [`KeywordDfa::scan_walked`] then reports for each line of the block.
     /// Walking the block, not each line, lets every line, short or long, share
-    /// the four overlapped walks, and the pieces' overlap is paid once per
+    /// the overlapped walks, and the pieces' overlap is paid once per
     /// block instead of once per line.
     pub(crate) fn walk_block(&self, block: &[u8], walked: &mut BlockWalk) {
         walked.clear();
@@ -507,7 +512,7 @@ impl KeywordDfa {
     }
 
     /// Records the match states of one walk of `text` (a block too short for
-    /// four pieces).
+    /// its pieces).
     fn record(&self, text: &[u8], out: &mut Vec<(u32, u32)>) {
         let mut s = 0u32;
         for (i, &x) in text.iter().enumerate() {

@@ -545,7 +545,7 @@ fn read_lines<R: BufRead>(
 }
 
 /// Bytes of whole lines walked for keywords at once (see
-/// [`crate::keywords::KeywordDfa::walk_block`]): enough that the walk's four
+/// [`crate::keywords::KeywordDfa::walk_block`]): enough that the walk's
 /// pieces are long, few enough that the block's bytes are still in the cache
 /// when its lines are cleaned and sanitized.
 const BLOCK_BYTES: usize = 32 * 1024;
