@@ -12,6 +12,11 @@
 //! wholly in one of them; one that lies in two is reported twice, which callers
 //! that collect sets ignore.
 //!
+//! A reader walks a whole block of lines the same way, as eight pieces
+//! ([`KeywordDfa::walk_block`]), and hands each line what the walk recorded
+//! for it ([`KeywordDfa::scan_walked`]): every line, short or long, then shares
+//! the pieces, and their overlap is paid once per block.
+//!
 //! It is built for that use only (no leftmost semantics, no match positions
 //! beyond the end): a gate whose caller then runs the exact check.
 
@@ -41,6 +46,77 @@ impl WordSet {
                     i as u32 * 64 + b
                 })
             })
+        })
+    }
+}
+
+/// Where a walk of a block of lines was in a match state: `(end, state)`
+/// pairs in increasing `end` order (the byte after the state's last byte),
+/// kept across blocks so that their buffers are reused.
+#[derive(Debug, Default)]
+pub(crate) struct BlockWalk {
+    /// The pairs of the whole block, once gathered.
+    pub found: Vec<(u32, u32)>,
+    /// Each piece's pairs, in order, while the pieces are walked.
+    pieces: [Vec<(u32, u32)>; PIECES],
+}
+
+impl BlockWalk {
+    fn clear(&mut self) {
+        self.found.clear();
+        for p in &mut self.pieces {
+            p.clear();
+        }
+    }
+
+    /// Notes the pieces in a match state at step `i`, those whose end lies in
+    /// their own part of the block.
+    #[inline(never)]
+    fn note(
+        &mut self,
+        starts: &[usize; PIECES],
+        bounds: &[usize; PIECES + 1],
+        states: [u32; PIECES],
+        i: usize,
+        first_match: u32,
+    ) {
+        for k in 0..PIECES {
+            let end = starts[k] + i + 1;
+            if states[k] >= first_match && bounds[k] < end && end <= bounds[k + 1] {
+                self.pieces[k].push((end as u32, states[k]));
+            }
+        }
+    }
+
+    /// The pieces' pairs, one after the other: in order, as the pieces are.
+    fn gather(&mut self) {
+        for p in &self.pieces {
+            self.found.extend_from_slice(p);
+        }
+    }
+}
+
+/// What a block's walk recorded for one line, or for a part of a line (the
+/// text left after cleaning): the line, the records from its start on, and
+/// where it starts in the block.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Walked<'a> {
+    pub text: &'a str,
+    pub found: &'a [(u32, u32)],
+    pub offset: usize,
+}
+
+impl<'a> Walked<'a> {
+    /// The same for `part`, when it is a slice of the text walked; `None`
+    /// when it is not (cleaning made a new string).
+    pub(crate) fn narrowed(self, part: &'a str) -> Option<Walked<'a>> {
+        // Addresses compared, not dereferenced: whether `part` lies inside
+        // the text.
+        let from = (part.as_ptr() as usize).checked_sub(self.text.as_ptr() as usize)?;
+        (from + part.len() <= self.text.len()).then_some(Walked {
+            text: part,
+            found: self.found,
+            offset: self.offset + from,
         })
     }
 }
@@ -124,6 +200,10 @@ pub(crate) struct KeywordDfa {
 /// overlap by this much, so it is kept short; longer keywords are rare and their
 /// tails cheap to compare.
 const PREFIX: usize = 16;
+
+/// Pieces a block of lines is walked as, in step (see
+/// [`KeywordDfa::walk_block`]).
+const PIECES: usize = 8;
 
 /// Lines shorter than this are walked in one piece, longer ones as two walks,
 /// and from twice this as four: below that the walks' overlap and set-up would
@@ -379,8 +459,98 @@ impl KeywordDfa {
         }
     }
 
+    /// Walks a block of whole lines as [`PIECES`] pieces at once and records, in
+    /// `walked`, where the walk is in a match state: what
+    /// [`KeywordDfa::scan_walked`] then reports for each line of the block.
+    /// Walking the block, not each line, lets every line, short or long, share
+    /// the overlapped walks, and the pieces' overlap is paid once per
+    /// block instead of once per line.
+    pub(crate) fn walk_block(&self, block: &[u8], walked: &mut BlockWalk) {
+        walked.clear();
+        // Piece k is recorded at the ends in (bounds[k], bounds[k + 1]]; it
+        // starts early enough (the longest prefix less one byte before its
+        // first end) that its state there is the one a walk from the block's
+        // start has.
+        let overlap = self.max_len.max(1) - 1;
+        let chunk = block.len().div_ceil(PIECES);
+        let steps = chunk + overlap;
+        // (A block too short to be worth pieces is walked once; the pieces
+        // need at least `overlap` bytes each.)
+        if block.len() < 4 * PIECES * (overlap + 1) {
+            self.record(block, &mut walked.found);
+            return;
+        }
+        let mut bounds = [block.len(); PIECES + 1];
+        let mut starts = [0; PIECES];
+        for k in 1..PIECES {
+            bounds[k] = k * chunk;
+            starts[k] = k * chunk - overlap;
+        }
+        bounds[0] = 0;
+        starts[PIECES - 1] = block.len() - steps;
+        let (trans, classes, first_match) = (&self.trans[..], &self.classes, self.first_match);
+        let lane = |k: usize| &block[starts[k]..starts[k] + steps];
+        let step = |s: u32, x: u8| trans[s as usize + classes[x as usize] as usize];
+        let mut st = [0u32; PIECES];
+        let bytes = (lane(0).iter().zip(lane(1)))
+            .zip(lane(2).iter().zip(lane(3)))
+            .zip((lane(4).iter().zip(lane(5))).zip(lane(6).iter().zip(lane(7))));
+        for (i, (((&b0, &b1), (&b2, &b3)), ((&b4, &b5), (&b6, &b7)))) in bytes.enumerate() {
+            st[0] = step(st[0], b0);
+            st[1] = step(st[1], b1);
+            st[2] = step(st[2], b2);
+            st[3] = step(st[3], b3);
+            st[4] = step(st[4], b4);
+            st[5] = step(st[5], b5);
+            st[6] = step(st[6], b6);
+            st[7] = step(st[7], b7);
+            if st.iter().fold(false, |any, &s| any | (s >= first_match)) {
+                walked.note(&starts, &bounds, st, i, first_match);
+            }
+        }
+        walked.gather();
+    }
+
+    /// Records the match states of one walk of `text` (a block too short for
+    /// its pieces).
+    fn record(&self, text: &[u8], out: &mut Vec<(u32, u32)>) {
+        let mut s = 0u32;
+        for (i, &x) in text.iter().enumerate() {
+            s = self.trans[s as usize + self.classes[x as usize] as usize];
+            if s >= self.first_match {
+                out.push(((i + 1) as u32, s));
+            }
+        }
+    }
+
+    /// Calls `hit(word, end)` for each occurrence of a word in `text`, as
+    /// [`KeywordDfa::scan`] does, from a walk of the block that holds `text`
+    /// at `offset` (`text` is a line of that block or a part of one, and
+    /// `walked` is what [`KeywordDfa::walk_block`] recorded from `offset` on).
+    /// Occurrences that start before `text` are not reported, and each check
+    /// (spelling, word boundaries, a long word's tail) reads `text` alone, as
+    /// a walk of `text` would.
+    pub(crate) fn scan_walked(
+        &self,
+        text: &[u8],
+        walked: &[(u32, u32)],
+        offset: usize,
+        mut hit: impl FnMut(u32, usize),
+    ) {
+        for &(end, state) in walked {
+            let Some(end) = (end as usize).checked_sub(offset).filter(|&e| e > 0) else {
+                continue;
+            };
+            if end > text.len() {
+                break;
+            }
+            self.report(text, state, end, &mut hit);
+        }
+    }
+
     /// Reports the keywords that end at `end` in the walk (for a long keyword,
-    /// its prefix does: the rest is compared here).
+    /// its prefix does: the rest is compared here). A keyword that would start
+    /// before `text` (a block's walk records states across lines) is skipped.
     #[inline]
     fn report(&self, text: &[u8], state: u32, end: usize, hit: &mut impl FnMut(u32, usize)) {
         let index = ((state - self.first_match) as usize) >> self.stride.trailing_zeros();
@@ -388,13 +558,15 @@ impl KeywordDfa {
         for &w in &self.outputs[from as usize..to as usize] {
             let word = &self.words[w as usize];
             let check = self.checks[w as usize].as_ref();
+            let Some(start) = end.checked_sub(word.len().min(PREFIX)) else {
+                continue;
+            };
             if word.len() <= PREFIX {
-                if check.is_none_or(|c| c.passes(text, end - word.len(), end)) {
+                if check.is_none_or(|c| c.passes(text, start, end)) {
                     hit(w, end);
                 }
                 continue;
             }
-            let start = end - PREFIX;
             let word_end = start + word.len();
             if text
                 .get(start..word_end)
@@ -526,6 +698,100 @@ mod tests {
                 .collect();
             expected.sort_unstable();
             assert_eq!(found(&dfa, &line), expected, "{line}");
+        }
+    }
+
+    /// A block's walk reports, for each of its lines and for any part of a
+    /// line, what a walk of that text alone reports: blocks short and long,
+    /// words in any case or as spelt, at word boundaries or not, longer than
+    /// the walked prefix, across lines and across the ends of a part.
+    #[test]
+    fn block_walks_find_what_line_walks_find() {
+        let words = [
+            Word::anywhere(b"error"),
+            Word::anywhere(b"rror:"),
+            Word::anywhere(b"a"),
+            Word::anywhere(b"secret_access_key"),
+            Word {
+                bytes: b"Failed",
+                any_case: false,
+                bound_start: true,
+                bound_end: false,
+            },
+            Word {
+                bytes: b"token",
+                any_case: true,
+                bound_start: true,
+                bound_end: true,
+            },
+            Word {
+                bytes: b"xyzzy-LONG-keyword-of-forty-bytes-or-so-",
+                any_case: false,
+                bound_start: false,
+                bound_end: true,
+            },
+        ];
+        let dfa = KeywordDfa::new(&words);
+        let pieces = [
+            "error",
+            "ERROR:",
+            "Failed",
+            "failed",
+            "token",
+            "tok",
+            "en",
+            " ",
+            "a",
+            "é",
+            "_",
+            "SE",
+            "cret_access_key",
+            "xyzzy-LONG-keyword-",
+            "of-forty-bytes-or-so-",
+            "z",
+        ];
+        let lines: Vec<String> =
+            crate::random_lines::random_lines(&pieces, 3000, 40, 0x9e37_79b9).collect();
+        let mut walked = BlockWalk::default();
+        // Blocks of 1 to 200 lines, from a few bytes to several KiB.
+        let mut first = 0;
+        for size in (1..).map(|i: usize| i * 37 % 200 + 1) {
+            if first >= lines.len() {
+                break;
+            }
+            let group = &lines[first..(first + size).min(lines.len())];
+            first += size;
+            let block: String = group.iter().map(|l| format!("{l}\n")).collect();
+            dfa.walk_block(block.as_bytes(), &mut walked);
+            let mut offset = 0;
+            for line in group {
+                // The line, and the line without its first and last few bytes
+                // (as cleaning may leave it).
+                let cut = line.len() / 3;
+                let parts = [(0, line.len()), (cut, line.len() - cut)];
+                for (from, to) in parts {
+                    let Some(part) = line.get(from..to) else {
+                        continue;
+                    };
+                    let mut expected = Vec::new();
+                    dfa.scan(part.as_bytes(), |w, end| expected.push((w, end)));
+                    let mut found = Vec::new();
+                    dfa.scan_walked(part.as_bytes(), &walked.found, offset + from, |w, end| {
+                        found.push((w, end))
+                    });
+                    for v in [&mut expected, &mut found] {
+                        v.sort_unstable();
+                        v.dedup();
+                    }
+                    assert_eq!(
+                        found,
+                        expected,
+                        "{part:?} in a block of {} bytes",
+                        block.len()
+                    );
+                }
+                offset += line.len() + 1;
+            }
         }
     }
 

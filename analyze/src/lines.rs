@@ -25,6 +25,8 @@ pub struct LineSplitter<R> {
     max_piece: usize,
     buf: Vec<u8>,
     done: bool,
+    /// Bytes consumed from `inner` so far: where the next unread byte is.
+    offset: u64,
 }
 
 impl<R: BufRead> LineSplitter<R> {
@@ -35,6 +37,7 @@ impl<R: BufRead> LineSplitter<R> {
             max_piece: max_piece.max(64),
             buf: Vec::new(),
             done: false,
+            offset: 0,
         }
     }
 
@@ -60,12 +63,12 @@ impl<R: BufRead> LineSplitter<R> {
             let window = &available[..available.len().min(room)];
             if let Some(pos) = memchr::memchr(b'\n', window) {
                 self.buf.extend_from_slice(&window[..pos]);
-                self.inner.consume(pos + 1);
+                self.consume(pos + 1);
                 return Ok(Some(self.piece(true, true)));
             }
             let taken = window.len();
             self.buf.extend_from_slice(window);
-            self.inner.consume(taken);
+            self.consume(taken);
             if self.buf.len() >= self.max_piece {
                 return Ok(Some(self.cut_long_piece()));
             }
@@ -79,6 +82,17 @@ impl<R: BufRead> LineSplitter<R> {
     pub fn with_next_piece<T>(
         &mut self,
         f: impl FnOnce(&str, bool, bool) -> T,
+    ) -> io::Result<Option<T>> {
+        self.with_next_piece_at(|text, ends_line, newline, _| f(text, ends_line, newline))
+    }
+
+    /// [`LineSplitter::with_next_piece`], also telling `f` where in the input
+    /// the piece starts when its text is the input's bytes as they are (a
+    /// whole line, valid UTF-8, in the reader's buffer): `None` for a piece
+    /// decoded lossily or put together from several reads.
+    pub(crate) fn with_next_piece_at<T>(
+        &mut self,
+        f: impl FnOnce(&str, bool, bool, Option<u64>) -> T,
     ) -> io::Result<Option<T>> {
         if self.done {
             return Ok(None);
@@ -96,17 +110,50 @@ impl<R: BufRead> LineSplitter<R> {
                 let line = &window[..pos];
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
                 let out = match std::str::from_utf8(line) {
-                    Ok(text) => f(text, true, true),
-                    Err(_) => f(&String::from_utf8_lossy(line), true, true),
+                    Ok(text) => f(text, true, true, Some(self.offset)),
+                    Err(_) => f(&String::from_utf8_lossy(line), true, true, None),
                 };
-                self.inner.consume(pos + 1);
+                self.consume(pos + 1);
                 return Ok(Some(out));
             }
         }
         // A line across buffer refills, or cut for length, or the last one.
         Ok(self
             .next_piece()?
-            .map(|p| f(&p.text, p.ends_line, p.newline)))
+            .map(|p| f(&p.text, p.ends_line, p.newline, None)))
+    }
+
+    /// The whole lines (each with its `\n`) that the reader's buffer holds
+    /// from the next unread byte on, at most `max` bytes of them, and where
+    /// they start in the input; empty when a line is being put together from
+    /// several reads or when not even one whole line is there.
+    pub(crate) fn lookahead(&mut self, max: usize) -> io::Result<(u64, &[u8])> {
+        if self.done || !self.buf.is_empty() {
+            return Ok((self.offset, &[]));
+        }
+        // An error (even `Interrupted`) is the caller's to skip: the next
+        // piece reads again.
+        let available = self.inner.fill_buf()?;
+        let window = &available[..available.len().min(max)];
+        let whole = memchr::memrchr(b'\n', window).map_or(0, |pos| pos + 1);
+        Ok((self.offset, &window[..whole]))
+    }
+
+    /// Where the next unread byte is in the input.
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The longest piece handed out.
+    pub(crate) fn max_piece(&self) -> usize {
+        self.max_piece
+    }
+
+    /// Skips `n` bytes of the input, which [`LineSplitter::lookahead`] showed
+    /// and the caller has used.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.inner.consume(n);
+        self.offset += n as u64;
     }
 
     fn piece(&mut self, ends_line: bool, newline: bool) -> Piece {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::keywords::WordSet;
+use crate::keywords::{BlockWalk, Walked, WordSet};
 use crate::lines::LineSplitter;
 use crate::sanitize::{SanitizeReport, Sanitizer};
 
@@ -190,6 +190,11 @@ impl Default for ReadOptions {
 /// files, format).
 pub type LineSink<'a> = dyn FnMut(LogLine, &Log) + 'a;
 
+/// A [`LineSink`] that hands back a buffer for the next line's text (the line's
+/// own, once done with it), so that a reader that does not keep the lines
+/// allocates no string per line.
+pub(crate) type LendingSink<'a> = dyn FnMut(LogLine, &Log) -> String + 'a;
+
 /// Reads, cleans and sanitizes a whole log into memory.
 pub fn read_log(
     source: &Source,
@@ -210,6 +215,19 @@ pub fn stream_log(
     sanitizer: &mut Sanitizer,
     options: &ReadOptions,
     sink: &mut LineSink<'_>,
+) -> Result<Log, ReadError> {
+    stream_log_lending(source, sanitizer, options, &mut |line, log| {
+        sink(line, log);
+        String::new()
+    })
+}
+
+/// [`stream_log`] with a sink that hands each line's text back.
+pub(crate) fn stream_log_lending(
+    source: &Source,
+    sanitizer: &mut Sanitizer,
+    options: &ReadOptions,
+    sink: &mut LendingSink<'_>,
 ) -> Result<Log, ReadError> {
     let name = match source {
         Source::File(p) => p.display().to_string(),
@@ -238,6 +256,19 @@ pub fn stream_bytes(
     options: &ReadOptions,
     sink: &mut LineSink<'_>,
 ) -> Result<Log, ReadError> {
+    stream_bytes_lending(bytes, sanitizer, options, &mut |line, log| {
+        sink(line, log);
+        String::new()
+    })
+}
+
+/// [`stream_bytes`] with a sink that hands each line's text back.
+pub(crate) fn stream_bytes_lending(
+    bytes: &[u8],
+    sanitizer: &mut Sanitizer,
+    options: &ReadOptions,
+    sink: &mut LendingSink<'_>,
+) -> Result<Log, ReadError> {
     stream_input(Box::new(bytes), "<memory>", sanitizer, options, sink)
 }
 
@@ -246,7 +277,7 @@ fn stream_input(
     name: &str,
     sanitizer: &mut Sanitizer,
     options: &ReadOptions,
-    sink: &mut LineSink<'_>,
+    sink: &mut LendingSink<'_>,
 ) -> Result<Log, ReadError> {
     let io_err = |source| ReadError::Io {
         path: name.to_string(),
@@ -308,7 +339,10 @@ pub fn read_str(text: &str, sanitizer: &mut Sanitizer) -> Log {
         sanitizer,
         &ReadOptions::default(),
         &mut log,
-        &mut |line, _| lines.push(line),
+        &mut |line, _| {
+            lines.push(line);
+            String::new()
+        },
     );
     log.lines = lines;
     log.sanitize = sanitizer.report().clone();
@@ -320,7 +354,7 @@ fn read_zip(
     bytes: Vec<u8>,
     sanitizer: &mut Sanitizer,
     log: &mut Log,
-    sink: &mut LineSink<'_>,
+    sink: &mut LendingSink<'_>,
 ) -> Result<(), ReadError> {
     let bad = |e: zip::result::ZipError| ReadError::BadZip {
         path: name.to_string(),
@@ -374,7 +408,21 @@ fn read_stream<R: BufRead>(
     sanitizer: &mut Sanitizer,
     options: &ReadOptions,
     log: &mut Log,
-    sink: &mut LineSink<'_>,
+    sink: &mut LendingSink<'_>,
+) {
+    read_lines(input, file_name, sanitizer, options, log, sink, true);
+}
+
+/// [`read_stream`], walking blocks of lines for keywords or (the reference the
+/// tests compare with) each line on its own.
+fn read_lines<R: BufRead>(
+    input: R,
+    file_name: String,
+    sanitizer: &mut Sanitizer,
+    options: &ReadOptions,
+    log: &mut Log,
+    sink: &mut LendingSink<'_>,
+    walk_blocks: bool,
 ) {
     let file = log.files.len() as u32;
     log.files.push(file_name);
@@ -383,31 +431,91 @@ fn read_stream<R: BufRead>(
     let mut number = 0u64;
     let mut skipping_tail = false;
     let mut binary_lines = 0u64;
+    let walker = sanitizer.block_walker();
+    // One piece of a line, with what a block holds for it; false to stop
+    // (the byte limit).
+    let mut piece = |log: &mut Log,
+                     number: &mut u64,
+                     text: &str,
+                     ends_line: bool,
+                     newline: bool,
+                     walked: Option<BlockLine<'_>>| {
+        log.bytes += text.len() as u64 + u64::from(newline);
+        if skipping_tail {
+            if ends_line {
+                skipping_tail = false;
+            }
+            return true;
+        }
+        if !ends_line {
+            skipping_tail = true;
+            log.truncated_lines += 1;
+        }
+        *number += 1;
+        let bytes = LineBytes::of(text.as_bytes());
+        if bytes.has(LineBytes::NUL)
+            || (bytes.has(LineBytes::EF) && text.matches('\u{fffd}').count() > 8)
+        {
+            binary_lines += 1;
+        }
+        let line = cleaner.push(*number, text, bytes, walked, sanitizer, log);
+        cleaner.spare = sink(line, log);
+        !(options.max_bytes > 0 && log.bytes >= options.max_bytes)
+    };
+    let mut block = Block::default();
     loop {
-        // Lent, not allocated: the cleaned line is the only copy made.
-        let step = splitter.with_next_piece(|text, ends_line, newline| {
-            log.bytes += text.len() as u64 + u64::from(newline);
-            if skipping_tail {
-                if ends_line {
-                    skipping_tail = false;
+        let mut step = Ok(Some(true));
+        if walk_blocks && splitter.offset() >= block.end() {
+            let max_piece = splitter.max_piece();
+            // A read error is left for the next piece to report.
+            if let Ok((start, bytes)) = splitter.lookahead(BLOCK_BYTES) {
+                block.walk(walker.dfa(), start, bytes);
+                // The block's lines straight from the reader's buffer: no
+                // search for the buffer's end or UTF-8 check per line, and the
+                // block is checked for UTF-8 at once (then so is every line,
+                // as lines end at an ASCII byte). A line the splitter would
+                // cut for length, and the rest, are left to it.
+                let valid = std::str::from_utf8(bytes).ok();
+                let mut done = 0;
+                while let Some(nl) = memchr::memchr(b'\n', &bytes[done..]) {
+                    if nl >= max_piece {
+                        break;
+                    }
+                    let line = &bytes[done..done + nl];
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    let at = start + done as u64;
+                    let keep_on = match valid.map(|v| &v[done..done + line.len()]) {
+                        Some(text) => {
+                            let walked = block.line(at, text);
+                            piece(log, &mut number, text, true, true, walked)
+                        }
+                        None => match std::str::from_utf8(line) {
+                            Ok(text) => {
+                                let walked = block.line(at, text);
+                                piece(log, &mut number, text, true, true, walked)
+                            }
+                            Err(_) => {
+                                let text = String::from_utf8_lossy(line);
+                                piece(log, &mut number, &text, true, true, None)
+                            }
+                        },
+                    };
+                    done += nl + 1;
+                    if !keep_on {
+                        step = Ok(Some(false));
+                        break;
+                    }
                 }
-                return true;
+                splitter.consume(done);
             }
-            if !ends_line {
-                skipping_tail = true;
-                log.truncated_lines += 1;
-            }
-            number += 1;
-            let bytes = LineBytes::of(text.as_bytes());
-            if bytes.has(LineBytes::NUL)
-                || (bytes.has(LineBytes::EF) && text.matches('\u{fffd}').count() > 8)
-            {
-                binary_lines += 1;
-            }
-            let line = cleaner.push(number, text, bytes, sanitizer, log);
-            sink(line, log);
-            !(options.max_bytes > 0 && log.bytes >= options.max_bytes)
-        });
+        }
+        if matches!(step, Ok(Some(true))) {
+            // Lent, not allocated: the cleaned line is the only copy made.
+            step = splitter.with_next_piece_at(|text, ends_line, newline, at| {
+                let walked = at.and_then(|at| block.line(at, text));
+                piece(log, &mut number, text, ends_line, newline, walked)
+            });
+        }
         match step {
             Ok(Some(true)) => {}
             Ok(Some(false)) => {
@@ -436,10 +544,149 @@ fn read_stream<R: BufRead>(
     }
 }
 
+/// Bytes of whole lines walked for keywords at once (see
+/// [`crate::keywords::KeywordDfa::walk_block`]): enough that the walk's
+/// pieces are long, few enough that the block's bytes are still in the cache
+/// when its lines are cleaned and sanitized.
+const BLOCK_BYTES: usize = 32 * 1024;
+
+/// The block of lines last walked, and how far its lines have been read.
+#[derive(Default)]
+struct Block {
+    /// Where it starts in the input.
+    start: u64,
+    len: usize,
+    walk: BlockWalk,
+    /// The first record not yet handed to a line.
+    next: usize,
+    /// The block's lines that hold ESC, BEL or BS (colours, mostly), without
+    /// them ([`strip_ansi`]), one after the other and each with a `\n`: the
+    /// cleaner takes them from here, and their walk from `stripped_walk`,
+    /// instead of making each anew and walking it alone.
+    stripped: String,
+    /// For each of those lines, where it starts in the block and where its
+    /// stripped text lies in `stripped`.
+    stripped_lines: Vec<(usize, std::ops::Range<usize>)>,
+    stripped_walk: BlockWalk,
+    next_stripped: usize,
+    next_stripped_record: usize,
+}
+
+/// What a block holds for one of its lines: the walk of its bytes, and for a
+/// line with controls, its text without them and the walk of that.
+struct BlockLine<'a> {
+    raw: Walked<'a>,
+    stripped: Option<Walked<'a>>,
+}
+
+impl Block {
+    fn end(&self) -> u64 {
+        self.start + self.len as u64
+    }
+
+    /// Makes `bytes`, whole lines at `start` in the input, the block: strips
+    /// the lines with controls and walks both.
+    fn walk(&mut self, dfa: &crate::keywords::KeywordDfa, start: u64, bytes: &[u8]) {
+        dfa.walk_block(bytes, &mut self.walk);
+        self.start = start;
+        self.len = bytes.len();
+        self.next = 0;
+        // Made as bytes, with no string per line, then checked for UTF-8 once.
+        let mut stripped = std::mem::take(&mut self.stripped).into_bytes();
+        stripped.clear();
+        self.stripped_lines.clear();
+        let mut from = 0;
+        while let Some(found) = memchr::memchr3(0x1b, 0x07, 0x08, &bytes[from..]) {
+            let control = from + found;
+            let line_start =
+                memchr::memrchr(b'\n', &bytes[from..control]).map_or(from, |i| from + i + 1);
+            let line_end =
+                memchr::memchr(b'\n', &bytes[control..]).map_or(bytes.len(), |i| control + i);
+            from = line_end;
+            // As the splitter hands the line out: without its CR, and only
+            // when it is valid UTF-8 (the others are decoded lossily).
+            let line = &bytes[line_start..line_end];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if std::str::from_utf8(line).is_ok() {
+                let at = stripped.len();
+                strip_controls(line, &mut stripped);
+                self.stripped_lines.push((line_start, at..stripped.len()));
+                stripped.push(b'\n');
+            }
+        }
+        self.stripped = String::from_utf8(stripped).unwrap_or_else(|_| {
+            // Cannot happen (whole characters only); the lines are then
+            // stripped one by one.
+            self.stripped_lines.clear();
+            String::new()
+        });
+        dfa.walk_block(self.stripped.as_bytes(), &mut self.stripped_walk);
+        self.next_stripped = 0;
+        self.next_stripped_record = 0;
+    }
+
+    /// What the block holds for `text`, the line at `at` in the input, or
+    /// `None` when the block does not hold it. Lines are asked for in order.
+    fn line<'a>(&'a mut self, at: u64, text: &'a str) -> Option<BlockLine<'a>> {
+        if at < self.start || at + text.len() as u64 > self.end() {
+            return None;
+        }
+        let from = (at - self.start) as usize;
+        let raw = Walked {
+            text,
+            found: records(&self.walk.found, &mut self.next, from, from + text.len()),
+            offset: from,
+        };
+        let lines = &self.stripped_lines[self.next_stripped..];
+        self.next_stripped += lines.iter().take_while(|(start, _)| *start < from).count();
+        let stripped = match self.stripped_lines.get(self.next_stripped) {
+            Some((start, range)) if *start == from => {
+                self.next_stripped += 1;
+                Some(Walked {
+                    text: &self.stripped[range.clone()],
+                    found: records(
+                        &self.stripped_walk.found,
+                        &mut self.next_stripped_record,
+                        range.start,
+                        range.end,
+                    ),
+                    offset: range.start,
+                })
+            }
+            _ => None,
+        };
+        Some(BlockLine { raw, stripped })
+    }
+}
+
+/// The records of a walk that end in `(from, to]`, those before `*next` being
+/// done with; moves `*next` past them. A few per line: counted, not searched.
+fn records<'a>(
+    found: &'a [(u32, u32)],
+    next: &mut usize,
+    from: usize,
+    to: usize,
+) -> &'a [(u32, u32)] {
+    let first = *next
+        + found[*next..]
+            .iter()
+            .take_while(|(end, _)| *end as usize <= from)
+            .count();
+    let last = first
+        + found[first..]
+            .iter()
+            .take_while(|(end, _)| *end as usize <= to)
+            .count();
+    *next = last;
+    &found[first..last]
+}
+
 /// Per-stream cleaning state: open sections and the format seen so far.
 struct Cleaner {
     file: u32,
     open: Vec<u32>,
+    /// The string the sink handed back, for the next line's text.
+    spare: String,
 }
 
 impl Cleaner {
@@ -447,6 +694,7 @@ impl Cleaner {
         Cleaner {
             file,
             open: Vec::new(),
+            spare: String::new(),
         }
     }
 
@@ -455,15 +703,22 @@ impl Cleaner {
         number: u64,
         raw: &str,
         bytes: LineBytes,
+        block: Option<BlockLine<'_>>,
         sanitizer: &mut Sanitizer,
         log: &mut Log,
     ) -> LogLine {
         // What `raw` lacks, every text cut from it lacks: each step below only
-        // removes or slices.
-        let mut text = if bytes.has(LineBytes::CONTROL | LineBytes::NUL) {
-            strip_ansi(raw)
-        } else {
-            std::borrow::Cow::Borrowed(raw)
+        // removes or slices. A block's walk of the line, or of the line
+        // without its controls, serves the sanitizer for what is left.
+        let (mut text, walked) = match block {
+            Some(BlockLine {
+                stripped: Some(stripped),
+                ..
+            }) if bytes.has(LineBytes::CONTROL) => {
+                (std::borrow::Cow::Borrowed(stripped.text), Some(stripped))
+            }
+            _ if bytes.has(LineBytes::CONTROL | LineBytes::NUL) => (strip_ansi(raw), None),
+            block => (std::borrow::Cow::Borrowed(raw), block.map(|b| b.raw)),
         };
         // GitLab section markers end with `\r\x1b[0K`; read them before CR handling.
         let mut gitlab_markers = Vec::new();
@@ -576,9 +831,21 @@ impl Cleaner {
                 kind = LineKind::SectionStart;
             }
         }
-        let clean = sanitizer
-            .sanitize_line_with(body, bytes.has(LineBytes::AT))
-            .into_owned();
+        // Into the string the sink handed back, unless the sanitizer made a
+        // new one.
+        let clean = match sanitizer.sanitize_line_with(
+            body,
+            bytes.has(LineBytes::AT),
+            walked.and_then(|w| w.narrowed(body)),
+        ) {
+            std::borrow::Cow::Borrowed(text) => {
+                let mut buffer = std::mem::take(&mut self.spare);
+                buffer.clear();
+                buffer.push_str(text);
+                buffer
+            }
+            std::borrow::Cow::Owned(text) => text,
+        };
         LogLine {
             number,
             text: clean,
@@ -738,10 +1005,19 @@ pub fn strip_ansi(s: &str) -> std::borrow::Cow<'_, str> {
     if memchr::memchr3(0x1b, 0x07, 0x08, b).is_none() && memchr::memchr(0, b).is_none() {
         return std::borrow::Cow::Borrowed(s);
     }
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    strip_controls(b, &mut out);
+    // Only whole characters were copied or dropped.
+    std::borrow::Cow::Owned(String::from_utf8(out).expect("whole UTF-8 characters"))
+}
+
+/// Appends `b` (UTF-8) to `out` without ANSI escape sequences and C0 controls
+/// but tab and CR: what [`strip_ansi`] makes of a line that has any, whole
+/// characters only.
+fn strip_controls(b: &[u8], out: &mut Vec<u8>) {
     // Byte by byte (the char walk cost a third of the reading): every byte that
     // decides something is ASCII, and the C1 controls (U+0080–U+009F) are the
     // two-byte sequences C2 80–C2 9F.
-    let mut out: Vec<u8> = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
@@ -802,8 +1078,6 @@ pub fn strip_ansi(s: &str) -> std::borrow::Cow<'_, str> {
             i += n;
         }
     }
-    // Only whole characters were copied or dropped.
-    std::borrow::Cow::Owned(String::from_utf8(out).expect("whole UTF-8 characters"))
 }
 
 /// Whether `strip_ansi` copies byte `c` as it is: everything but ESC, C0
@@ -852,6 +1126,95 @@ fn strip_timestamp(s: &str) -> (&str, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Walking blocks of lines hands the sanitizer and the triage what walking
+    /// each line finds: the same lines, redactions and gate words, with CI
+    /// markup, colours, CRs, invalid UTF-8 and secrets in the lines, and
+    /// whatever the reader's buffer size (lines across refills are walked on
+    /// their own), with lines longer than [`MAX_LINE`] and a byte limit.
+    #[test]
+    fn block_walks_find_what_line_walks_find() {
+        let pieces = [
+            "2024-05-01T10:00:00.0000000Z ",
+            "##[error]",
+            "##[group]Run ",
+            "\x1b[1;31m",
+            "\x1b[0m",
+            "error",
+            "Error: ",
+            "FAILED",
+            " at ",
+            "token=ghp_q8Zr2LmX0vT7bN4kq8Zr2LmX0vT7bN4kAbCd",
+            "AKIAQ4ZR2LMXSVT7BN4K",
+            "password",
+            "10.1.2.3",
+            "203.0.113.9",
+            "ci@example.com",
+            "50%\rdone ",
+            "section_start:1700000000:build\r\x1b[0K",
+            "\u{1}",
+            "warning",
+            "npm ERR!",
+            " ",
+            "word",
+            "\n",
+            "x",
+            "Traceback",
+        ];
+        // Batches of a few lines from many seeds: a generator whose line comes
+        // out empty keeps its seed, and every later line of it is empty too.
+        let lines: Vec<String> = (0..600u32)
+            .flat_map(|i| crate::random_lines::random_lines(&pieces, 5, 30, 0x2545_f491 ^ i))
+            .enumerate()
+            .map(|(i, line)| match i % 100 {
+                // Longer than MAX_LINE, with a secret at its end.
+                7 => format!(
+                    "{line}{}ghp_q8Zr2LmX0vT7bN4kq8Zr2LmX0vT7bN4kAbCd",
+                    "y ".repeat(9000)
+                ),
+                _ => line,
+            })
+            .collect();
+        // Some lines invalid UTF-8: each U+0001 becomes a lone 0xFF byte.
+        let bytes: Vec<u8> = lines
+            .join("\n")
+            .bytes()
+            .map(|b| if b == 1 { 0xff } else { b })
+            .collect();
+        let read = |capacity: usize, walk_blocks: bool, max_bytes: u64| {
+            let mut sanitizer = Sanitizer::default();
+            sanitizer.find_gate_words(true);
+            let mut log = Log::default();
+            let mut lines = Vec::new();
+            read_lines(
+                std::io::BufReader::with_capacity(capacity, bytes.as_slice()),
+                String::new(),
+                &mut sanitizer,
+                &ReadOptions { max_bytes },
+                &mut log,
+                &mut |line, _| {
+                    lines.push(line);
+                    String::new()
+                },
+                walk_blocks,
+            );
+            let gates: Vec<Option<WordSet>> = lines.iter().map(|l| l.gate).collect();
+            let log = (log.sections, log.bytes, log.truncated_lines, log.warnings);
+            (lines, gates, sanitizer.report().clone(), log)
+        };
+        for max_bytes in [0, 500_000] {
+            let reference = read(1 << 20, false, max_bytes);
+            assert!(reference.2.redactions > 100, "{:?}", reference.2);
+            assert!(reference.3.2 > 5, "lines over MAX_LINE: {}", reference.3.2);
+            for capacity in [1 << 20, 64 * 1024, 4096, 100] {
+                let blocks = read(capacity, true, max_bytes);
+                assert!(
+                    blocks == reference,
+                    "capacity {capacity}, limit {max_bytes}"
+                );
+            }
+        }
+    }
 
     fn read(text: &str) -> Log {
         read_str(text, &mut Sanitizer::default())

@@ -308,8 +308,10 @@ pub fn analyze_source(
 ) -> Result<Analysis, ReadError> {
     let mut a = Analyzer::new(options.clone(), baseline);
     sanitizer.find_gate_words(true);
-    let log = read::stream_log(source, sanitizer, &options.read, &mut |line, log| {
-        a.push(&line, log)
+    // The lines are not kept: each one's text buffer serves the next.
+    let log = read::stream_log_lending(source, sanitizer, &options.read, &mut |line, log| {
+        a.push(&line, log);
+        line.text
     });
     sanitizer.find_gate_words(false);
     Ok(a.finish(&log?))
@@ -324,8 +326,9 @@ pub fn analyze_bytes(
 ) -> Result<Analysis, ReadError> {
     let mut a = Analyzer::new(options.clone(), baseline);
     sanitizer.find_gate_words(true);
-    let log = read::stream_bytes(bytes, sanitizer, &options.read, &mut |line, log| {
-        a.push(&line, log)
+    let log = read::stream_bytes_lending(bytes, sanitizer, &options.read, &mut |line, log| {
+        a.push(&line, log);
+        line.text
     });
     sanitizer.find_gate_words(false);
     Ok(a.finish(&log?))
@@ -716,9 +719,14 @@ const SIGNALS: &[Signal] = &[
     ),
 ];
 
-/// Lines that CI prints after the failure: boilerplate, never the cause.
+/// Lines that CI prints after the failure: boilerplate, never the cause. A
+/// line is such a line when either pattern matches: the alternatives anchored
+/// at the line start, and those found anywhere. Apart, the first stops within a
+/// few bytes and the second skips to its literals; as one regex, every line
+/// after the verdict with a score was searched to its end.
 const POST_FAILURE: &[&str] = &[
-    r"(?i)^post job cleanup|^cleaning up orphan processes|^Uploading artifacts|^Saving cache|^Cache saved|^Uploading cache|^Removing |^\[WS-CLEANUP\]|^Done\. Your build exited with|^Finished: |^Terminate orphan process|^Stopping container|^Removing (?:network|container)|^Cleaning up project directory|^Cleaning up file based variables|^\[Pipeline\]|^Archiving artifacts|^Recording test results|^Sending e-mails|^No emails were triggered|^Notifying|^Build step '.*' marked build as failure|^Post stage|^Skipping step|^git version|^Temporarily overriding HOME|^Adding repository directory|^Entering '|^http\.https://|\bcache\b|Unable to reserve cache|Failed to save",
+    r"(?i)^post job cleanup|^cleaning up orphan processes|^Uploading artifacts|^Saving cache|^Cache saved|^Uploading cache|^Removing |^\[WS-CLEANUP\]|^Done\. Your build exited with|^Finished: |^Terminate orphan process|^Stopping container|^Removing (?:network|container)|^Cleaning up project directory|^Cleaning up file based variables|^\[Pipeline\]|^Archiving artifacts|^Recording test results|^Sending e-mails|^No emails were triggered|^Notifying|^Build step '.*' marked build as failure|^Post stage|^Skipping step|^git version|^Temporarily overriding HOME|^Adding repository directory|^Entering '|^http\.https://",
+    r"(?i)\bcache\b|Unable to reserve cache|Failed to save",
 ];
 
 /// Lines that mark the job's failure verdict: after them comes boilerplate.
@@ -789,7 +797,7 @@ struct Tables {
     /// start: decided on every line by one walk, without their regexes.
     anchored: Anchored,
     gate: Gate,
-    post_failure: regex::bytes::Regex,
+    post_failure: Vec<regex::bytes::Regex>,
     verdict: regex::bytes::Regex,
     warning_line: regex::bytes::Regex,
     tests: Vec<Regex>,
@@ -1149,7 +1157,7 @@ fn tables() -> &'static Tables {
         negative,
         anchored: Anchored::new(anchored),
         gate: Gate::build(entries),
-        post_failure: ascii_regex(POST_FAILURE[0]),
+        post_failure: POST_FAILURE.iter().map(|p| ascii_regex(p)).collect(),
         verdict: ascii_regex(VERDICT),
         warning_line: regex::bytes::RegexBuilder::new(
             r"^\s*(?:warning|warn|npm WARN|\[WARN(?:ING)?\]|WARNING:|W: |DeprecationWarning)\b",
@@ -1380,7 +1388,10 @@ impl<'b> Analyzer<'b> {
                 score *= 0.3;
             }
         }
-        if self.after_verdict && score > 0.0 && t.post_failure.is_match(text.as_bytes()) {
+        if self.after_verdict
+            && score > 0.0
+            && t.post_failure.iter().any(|r| r.is_match(text.as_bytes()))
+        {
             score = score.min(0.0);
         }
         if hits.verdict && t.verdict.is_match(bytes) {
@@ -1834,6 +1845,44 @@ mod tests {
             column: Some(13)
         }));
         assert!(a.confidence > 0.5, "{}", a.confidence);
+    }
+
+    /// The two post-failure patterns match where the one they were split
+    /// from matches.
+    #[test]
+    fn post_failure_patterns_are_the_one_pattern() {
+        let whole = ascii_regex(&POST_FAILURE.join("|"));
+        let pieces = [
+            "Post job cleanup",
+            "post JOB cleanup",
+            " ",
+            "cache",
+            "CACHE",
+            "caches",
+            "_cache",
+            "Unable to reserve cache",
+            "failed to save",
+            "Removing ",
+            "Finished: ",
+            "[Pipeline]",
+            "x",
+            "error",
+            "\t",
+            "Entering '",
+            "é",
+        ];
+        let t = tables();
+        // Batches from many seeds (a generator whose line comes out empty
+        // stays empty).
+        let lines = (0..1000u32)
+            .flat_map(|i| crate::random_lines::random_lines(&pieces, 5, 8, 0x1234_5678 ^ i));
+        let mut matched = 0;
+        for line in lines {
+            let split = t.post_failure.iter().any(|r| r.is_match(line.as_bytes()));
+            assert_eq!(split, whole.is_match(line.as_bytes()), "{line}");
+            matched += usize::from(split);
+        }
+        assert!(matched > 500, "{matched}");
     }
 
     #[test]

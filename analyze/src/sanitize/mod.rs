@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 use std::sync::{Arc, OnceLock};
 
-use crate::keywords::{KeywordDfa, Word, WordSet};
+use crate::keywords::{KeywordDfa, Walked, Word, WordSet};
 use crate::literals::Lit;
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
@@ -331,16 +331,35 @@ impl RuleSet {
         })
     }
 
+    /// The automaton that a sanitizer walks its lines with: with the triage
+    /// gate's words or without.
+    fn dfa(&self, gate_words: bool) -> &KeywordDfa {
+        if gate_words {
+            self.with_gate()
+        } else {
+            &self.prefilter
+        }
+    }
+
     /// Calls `hit` with each rule that a keyword in `line` enables (a rule may
     /// come more than once); with `gate`, walks the triage gate's words too and
-    /// adds those found to it.
-    fn keyword_hits(&self, line: &str, gate: Option<&mut WordSet>, mut hit: impl FnMut(u32)) {
+    /// adds those found to it. With `walked`, the line is not walked: a walk
+    /// of the block of lines that holds it (see [`Sanitizer::block_walker`])
+    /// recorded what the walk finds.
+    fn keyword_hits(
+        &self,
+        line: &str,
+        gate: Option<&mut WordSet>,
+        walked: Option<Walked<'_>>,
+        mut hit: impl FnMut(u32),
+    ) {
         let own = self.words.len() as u32;
-        let (dfa, gate) = match gate {
-            Some(g) => (self.with_gate(), g),
-            None => (&self.prefilter, &mut WordSet::default()),
+        let dfa = self.dfa(gate.is_some());
+        let gate = match gate {
+            Some(g) => g,
+            None => &mut WordSet::default(),
         };
-        dfa.scan(line.as_bytes(), |w, end| {
+        let found = |w: u32, end: usize| {
             if w >= own {
                 gate.insert(w - own);
                 return;
@@ -357,7 +376,11 @@ impl RuleSet {
                     }
                 }
             }
-        });
+        };
+        match walked {
+            Some(w) => dfa.scan_walked(line.as_bytes(), w.found, w.offset, found),
+            None => dfa.scan(line.as_bytes(), found),
+        }
     }
 
     /// Number of rules (built-in and custom).
@@ -373,6 +396,19 @@ impl RuleSet {
     /// The rule ids, in priority order.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| r.spec.id.as_str())
+    }
+}
+
+/// A sanitizer's keyword automaton, held apart from the sanitizer so that a
+/// reader can walk blocks of lines with it while it sanitizes them.
+pub(crate) struct BlockWalker {
+    rules: Arc<RuleSet>,
+    gate_words: bool,
+}
+
+impl BlockWalker {
+    pub(crate) fn dfa(&self) -> &KeywordDfa {
+        self.rules.dfa(self.gate_words)
     }
 }
 
@@ -467,6 +503,15 @@ impl Sanitizer {
         self.gate = None;
     }
 
+    /// The automaton this sanitizer walks lines with, to walk a block of lines
+    /// at once and hand each line's part to [`Sanitizer::sanitize_line_with`].
+    pub(crate) fn block_walker(&self) -> BlockWalker {
+        BlockWalker {
+            rules: self.rules.clone(),
+            gate_words: self.gate_words,
+        }
+    }
+
     /// The report so far.
     pub fn report(&self) -> &SanitizeReport {
         &self.report
@@ -534,12 +579,19 @@ impl Sanitizer {
     /// Sanitizes one line (without its terminator).
     pub fn sanitize_line<'a>(&mut self, line: &'a str) -> Cow<'a, str> {
         let at_sign = memchr::memchr(b'@', line.as_bytes()).is_some();
-        self.sanitize_line_with(line, at_sign)
+        self.sanitize_line_with(line, at_sign, None)
     }
 
     /// [`Sanitizer::sanitize_line`] for a caller that already knows whether
-    /// the line holds an `@` (no e-mail address without one).
-    pub(crate) fn sanitize_line_with<'a>(&mut self, line: &'a str, at_sign: bool) -> Cow<'a, str> {
+    /// the line holds an `@` (no e-mail address without one) and perhaps what
+    /// a walk of the block of lines that holds it found (`walked`, from the
+    /// automaton of [`Sanitizer::block_walker`]).
+    pub(crate) fn sanitize_line_with<'a>(
+        &mut self,
+        line: &'a str,
+        at_sign: bool,
+        walked: Option<Walked<'_>>,
+    ) -> Cow<'a, str> {
         self.report.lines += 1;
         self.gate = None;
         if self.in_private_key
@@ -548,7 +600,7 @@ impl Sanitizer {
             return done;
         }
         self.spans.clear();
-        self.find_rule_spans(line);
+        self.find_rule_spans(line, walked);
         if self.email != MaskMode::Keep && at_sign {
             find_emails(line, &mut self.spans);
         }
@@ -562,7 +614,7 @@ impl Sanitizer {
         Cow::Owned(self.apply_spans(line))
     }
 
-    fn find_rule_spans(&mut self, line: &str) {
+    fn find_rule_spans(&mut self, line: &str, walked: Option<Walked<'_>>) {
         // Borrowed, not cloned: an Arc clone per line is two atomic operations,
         // measurable at ten million lines.
         let rules: &RuleSet = &self.rules;
@@ -572,7 +624,7 @@ impl Sanitizer {
         let mut any = false;
         let mut gate = WordSet::default();
         let gate_words = self.gate_words;
-        rules.keyword_hits(line, gate_words.then_some(&mut gate), |r| {
+        rules.keyword_hits(line, gate_words.then_some(&mut gate), walked, |r| {
             self.candidates[(r / 64) as usize] |= 1 << (r % 64);
             any = true;
         });
@@ -594,6 +646,10 @@ impl Sanitizer {
                 bits &= bits - 1;
                 let idx = word_index as u32 * 64 + bit;
                 let rule = &rules.rules[idx as usize];
+                // (Rules without keywords were checked when they were added.)
+                if !rule.spec.keywords.is_empty() && !rule.spec.precheck.allows(line) {
+                    continue;
+                }
                 let Some(regex) = rule.regex() else { continue };
                 for caps in regex.captures_iter(line.as_bytes()) {
                     let whole = caps.get(0).expect("group 0 always matches");
@@ -917,22 +973,33 @@ fn email_regex() -> &'static Regex {
 /// with no word character on either side (a test compares the two).
 fn dotted_quads(line: &str, from: usize, mut found: impl FnMut(usize, usize)) {
     let b = line.as_bytes();
-    let mut i = from;
-    while i < b.len() {
-        if !b[i].is_ascii_digit() {
-            i += 1;
+    // Only where a digit group is followed by a dot and a digit can a quad
+    // start: from dot to such dot, not byte by byte (lines with dots are
+    // mostly Java packages, paths and versions). No quad starts before `next`.
+    let mut next = from;
+    for dot in memchr::memchr_iter(b'.', &b[from.min(b.len())..]).map(|d| from + d) {
+        if dot <= next
+            || !b[dot - 1].is_ascii_digit()
+            || !b.get(dot + 1).is_some_and(u8::is_ascii_digit)
+        {
             continue;
         }
-        if !word_char_before(line, i)
-            && let Some(end) = quad_at(b, i)
+        let start = dot
+            - b[..dot]
+                .iter()
+                .rev()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+        // A group that begins before `from` is not looked at from its start.
+        if start < next {
+            continue;
+        }
+        if !word_char_before(line, start)
+            && let Some(end) = quad_at(b, start)
             && !word_char_at(line, end)
         {
-            found(i, end);
-            i = end;
-            continue;
-        }
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
+            found(start, end);
+            next = end;
         }
     }
 }
@@ -1305,7 +1372,7 @@ mod tests {
                 )
                 .collect();
             let mut found = Vec::new();
-            set.keyword_hits(&line, None, |r| found.push(r));
+            set.keyword_hits(&line, None, None, |r| found.push(r));
             for v in [&mut expected, &mut found] {
                 v.sort_unstable();
                 v.dedup();
@@ -1329,6 +1396,21 @@ mod tests {
             let mut found = Vec::new();
             dotted_quads(&line, 0, |s, e| found.push((s, e)));
             assert_eq!(found, expected, "{line:?}");
+            // From the middle of the line on: as the regex searches from
+            // there (the text before still decides its `\b`).
+            let mut from = line.len() / 2;
+            while !line.is_char_boundary(from) {
+                from -= 1;
+            }
+            let mut expected = Vec::new();
+            let mut at = from;
+            while let Some(m) = re.find_at(&line, at) {
+                expected.push((m.start(), m.end()));
+                at = m.end().max(m.start() + 1);
+            }
+            let mut found = Vec::new();
+            dotted_quads(&line, from, |s, e| found.push((s, e)));
+            assert_eq!(found, expected, "{line:?} from {from}");
         }
     }
 

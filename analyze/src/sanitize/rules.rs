@@ -38,14 +38,15 @@ pub struct RuleSpec {
     /// Keywords are matched case-sensitively (for short prefixes such as `SK`
     /// that would otherwise hit most lines).
     pub exact_case: bool,
-    /// A cheap shape test run before the regex, for rules without keywords.
+    /// A cheap shape test run before the regex (see [`Precheck`]).
     pub precheck: Precheck,
     /// The pattern is compiled with ASCII classes and case folding (built-in
     /// rules: the secrets are ASCII; Unicode classes cost MiBs per rule).
     pub ascii: bool,
 }
 
-/// A shape a line must have before a keyword-less rule's regex runs on it.
+/// A shape a line must have before a rule's regex runs on it: a keyword-less
+/// rule's on every line, another's where its keywords are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precheck {
     /// Always run the regex.
@@ -53,6 +54,17 @@ pub enum Precheck {
     /// The line has a `.` preceded by at least this many token characters
     /// (`A-Za-z0-9_-`).
     DottedToken(usize),
+    /// The line has a `.` preceded by at least `before` token characters and
+    /// followed by exactly `between` of them and another `.`.
+    TwoDots {
+        /// Token characters at least before the first dot.
+        before: usize,
+        /// Token characters between the dots.
+        between: usize,
+    },
+    /// The line has this byte (a literal of the pattern that its keyword does
+    /// not hold: the `@` of a URL's credentials).
+    Byte(u8),
 }
 
 impl Precheck {
@@ -60,6 +72,17 @@ impl Precheck {
     pub fn allows(self, line: &str) -> bool {
         match self {
             Precheck::None => true,
+            Precheck::Byte(b) => memchr::memchr(b, line.as_bytes()).is_some(),
+            Precheck::TwoDots { before, between } => {
+                let b = line.as_bytes();
+                let token = |c: &u8| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-';
+                memchr::memchr_iter(b'.', b).any(|i| {
+                    i >= before
+                        && b.get(i + 1 + between) == Some(&b'.')
+                        && b[i + 1..i + 1 + between].iter().all(token)
+                        && b[i - before..i].iter().all(token)
+                })
+            }
             Precheck::DottedToken(before) => {
                 let b = line.as_bytes();
                 memchr::memchr_iter(b'.', b).any(|i| {
@@ -832,7 +855,11 @@ pub fn builtin() -> Vec<RuleSpec> {
         r"[MNO][A-Za-z0-9_-]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}",
         3.0,
     );
-    discord.precheck = Precheck::DottedToken(24);
+    // Its first two parts: 24 to 26 token bytes, a dot, 6, a dot.
+    discord.precheck = Precheck::TwoDots {
+        before: 24,
+        between: 6,
+    };
     r.push(discord);
     r.push(keyed(
         "discord-client-secret",
@@ -1039,15 +1066,17 @@ pub fn builtin() -> Vec<RuleSpec> {
         "ntn_",
         "[A-Za-z0-9]{46}",
     ));
-    r.push(
-        spec(
-            "airtable-pat",
-            &["pat"],
-            r"\bpat[A-Za-z0-9]{14}\.[a-f0-9]{64}\b",
-            0.0,
-        )
-        .exact(&["pat"]),
-    );
+    // `pat` is in `path`, `pattern`, `compat`: the token's shape guards the
+    // regex (`pat` and 14 more before its dot).
+    let mut airtable = spec(
+        "airtable-pat",
+        &["pat"],
+        r"\bpat[A-Za-z0-9]{14}\.[a-f0-9]{64}\b",
+        0.0,
+    )
+    .exact(&["pat"]);
+    airtable.precheck = Precheck::DottedToken(17);
+    r.push(airtable);
     r.push(keyed(
         "airtable-api-key",
         &["airtable"],
@@ -1446,6 +1475,8 @@ pub fn builtin() -> Vec<RuleSpec> {
         0.0,
     );
     db_url.validate = Validator::NotPlaceholder;
+    // `://` is in every URL; credentials need an `@` as well.
+    db_url.precheck = Precheck::Byte(b'@');
     r.push(db_url);
     let mut url = spec(
         "url-password",
@@ -1454,6 +1485,7 @@ pub fn builtin() -> Vec<RuleSpec> {
         0.0,
     );
     url.validate = Validator::NotPlaceholder;
+    url.precheck = Precheck::Byte(b'@');
     r.push(url);
     let mut jdbc = spec(
         "connection-string-password",
@@ -1577,6 +1609,56 @@ mod tests {
 
     /// Rules that run on every line; the list is kept short on purpose.
     const WITHOUT_KEYWORDS: [&str; 1] = ["discord-bot-token"];
+
+    /// A rule's precheck passes wherever its regex matches: it only saves the
+    /// regex on lines where it cannot.
+    #[test]
+    fn prechecks_never_hide_a_match() {
+        let pieces = [
+            "postgres://",
+            "https://",
+            "user",
+            ":",
+            "Zq8r2LmX0vT7bN4k",
+            "@",
+            "db.internal",
+            "/",
+            " ",
+            "pat",
+            "q8Zr2LmX0vT7bN4",
+            ".",
+            "0123456789abcdef",
+            "MTk4NjIyNDgzNDcxOTI1MjQ4",
+            "GaIhAw",
+            "Xr2LmX0vT7bN4kq8Zr2LmX0vT7bN4k",
+            "path",
+            "'",
+            "-",
+            "_",
+            // Whole secrets, so that every rule matches some lines.
+            "postgres://app:Zq8r2LmX0vT7bN4k@db.internal:5432/app",
+            "https://ci:Zq8r2LmX0vT7bN4k@git.example.com/x",
+            "patq8Zr2LmX0vT7bN.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "MTk4NjIyNDgzNDcxOTI1MjQ4.GaIhAw.Xr2LmX0vT7bN4kq8Zr2LmX0vT7bN4k",
+        ];
+        let lines: Vec<String> = (0..400u32)
+            .flat_map(|i| crate::random_lines::random_lines(&pieces, 10, 40, 0x2545_f491 ^ i))
+            .collect();
+        for rule in builtin().iter().filter(|r| r.precheck != Precheck::None) {
+            let mut checked = 0;
+            let regex = regex::bytes::RegexBuilder::new(&rule.pattern)
+                .unicode(!rule.ascii)
+                .build()
+                .unwrap();
+            for line in &lines {
+                if regex.is_match(line.as_bytes()) {
+                    assert!(rule.precheck.allows(line), "{}: {line}", rule.id);
+                    checked += 1;
+                }
+            }
+            assert!(checked > 20, "{}: {checked} matches", rule.id);
+        }
+    }
 
     #[test]
     fn at_least_150_rules_with_unique_ids_and_keywords() {
