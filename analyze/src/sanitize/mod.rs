@@ -422,6 +422,7 @@ pub struct Sanitizer {
     report: SanitizeReport,
     candidates: Vec<u64>,
     spans: Vec<Span>,
+    dots: Dots,
     /// Whether to find the triage gate's words as well (see
     /// [`Sanitizer::find_gate_words`]).
     gate_words: bool,
@@ -483,6 +484,7 @@ impl Sanitizer {
             in_private_key: false,
             report: SanitizeReport::default(),
             candidates: vec![0; words],
+            dots: Dots::default(),
             spans: Vec::new(),
             gate_words: false,
             gate: None,
@@ -600,12 +602,13 @@ impl Sanitizer {
             return done;
         }
         self.spans.clear();
+        self.dots.find(line.as_bytes());
         self.find_rule_spans(line, walked);
         if self.email != MaskMode::Keep && at_sign {
             find_emails(line, &mut self.spans);
         }
         if self.ip != MaskMode::Keep {
-            find_ips(line, &mut self.spans);
+            find_ips(line, self.dots.all(), &mut self.spans);
         }
         if self.spans.is_empty() {
             return Cow::Borrowed(line);
@@ -630,7 +633,12 @@ impl Sanitizer {
         });
         self.gate = gate_words.then_some(gate);
         for &r in &rules.always {
-            if rules.rules[r as usize].spec.precheck.allows(line) {
+            let dots = self.dots.all();
+            if rules.rules[r as usize]
+                .spec
+                .precheck
+                .allows_with_dots(line, dots)
+            {
                 self.candidates[(r / 64) as usize] |= 1 << (r % 64);
                 any = true;
             }
@@ -647,7 +655,9 @@ impl Sanitizer {
                 let idx = word_index as u32 * 64 + bit;
                 let rule = &rules.rules[idx as usize];
                 // (Rules without keywords were checked when they were added.)
-                if !rule.spec.keywords.is_empty() && !rule.spec.precheck.allows(line) {
+                if !rule.spec.keywords.is_empty()
+                    && !rule.spec.precheck.allows_with_dots(line, self.dots.all())
+                {
                     continue;
                 }
                 let Some(regex) = rule.regex() else { continue };
@@ -965,19 +975,57 @@ fn email_regex() -> &'static Regex {
     })
 }
 
+/// The dots of a line, searched for once and shared by the IP finder and the
+/// dot prechecks (discord-bot-token's on every line), which searched the line
+/// three times. At most [`Dots::KEPT`] positions are kept, so that memory does
+/// not grow with the line; a line with more is searched by each as before.
+#[derive(Debug, Default, Clone)]
+struct Dots {
+    kept: Vec<usize>,
+    complete: bool,
+}
+
+impl Dots {
+    const KEPT: usize = 64;
+
+    fn find(&mut self, b: &[u8]) {
+        self.kept.clear();
+        self.complete = true;
+        for dot in memchr::memchr_iter(b'.', b) {
+            if self.kept.len() == Self::KEPT {
+                self.complete = false;
+                break;
+            }
+            self.kept.push(dot);
+        }
+    }
+
+    /// All the dots of the line last given to [`Dots::find`], if it had few
+    /// enough.
+    fn all(&self) -> Option<&[usize]> {
+        self.complete.then_some(self.kept.as_slice())
+    }
+}
+
 /// Calls `found(start, end)` for each dotted quad in `line` from byte `from` on,
 /// left to right, as `\b(?:OCTET\.){3}OCTET\b` finds them (OCTET: 0 to 255
 /// without a leading zero; `\b` in its Unicode meaning). Written out because the
 /// regex cost thousands of cycles a line on the many lines with version numbers;
 /// its matches are exactly four whole digit groups joined by dots, each an octet,
 /// with no word character on either side (a test compares the two).
-fn dotted_quads(line: &str, from: usize, mut found: impl FnMut(usize, usize)) {
+/// `dots` are the positions of the line's dots, left to right.
+fn dotted_quads(
+    line: &str,
+    from: usize,
+    dots: impl Iterator<Item = usize>,
+    mut found: impl FnMut(usize, usize),
+) {
     let b = line.as_bytes();
     // Only where a digit group is followed by a dot and a digit can a quad
     // start: from dot to such dot, not byte by byte (lines with dots are
     // mostly Java packages, paths and versions). No quad starts before `next`.
     let mut next = from;
-    for dot in memchr::memchr_iter(b'.', &b[from.min(b.len())..]).map(|d| from + d) {
+    for dot in dots.filter(|&d| d >= from) {
         if dot <= next
             || !b[dot - 1].is_ascii_digit()
             || !b.get(dot + 1).is_some_and(u8::is_ascii_digit)
@@ -1060,11 +1108,19 @@ fn find_emails(line: &str, spans: &mut Vec<Span>) {
     }
 }
 
-fn find_ips(line: &str, spans: &mut Vec<Span>) {
+/// `dots`: all the line's dots, if they were found already.
+fn find_ips(line: &str, dots: Option<&[usize]>, spans: &mut Vec<Span>) {
+    match dots {
+        Some(dots) => find_ips_with(line, dots.iter().copied(), spans),
+        None => find_ips_with(line, memchr::memchr_iter(b'.', line.as_bytes()), spans),
+    }
+}
+
+fn find_ips_with(line: &str, dots: impl Iterator<Item = usize> + Clone, spans: &mut Vec<Span>) {
     let bytes = line.as_bytes();
     // Cheap test first: an IPv4 address holds three dots each between two
     // digits; version numbers (`1.2.3`) mostly have two.
-    let mut candidates = memchr::memchr_iter(b'.', bytes).filter(|&i| {
+    let mut candidates = dots.clone().filter(|&i| {
         i > 0 && bytes[i - 1].is_ascii_digit() && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
     });
     let Some(first) = candidates.next() else {
@@ -1074,7 +1130,7 @@ fn find_ips(line: &str, spans: &mut Vec<Span>) {
         return;
     }
     // No address starts more than three digits before the first such dot.
-    dotted_quads(line, first.saturating_sub(3), |start, end| {
+    dotted_quads(line, first.saturating_sub(3), dots, |start, end| {
         // Version strings (1.2.3.4.5) and dotted numbers are not addresses …
         let before = bytes[..start].last().copied();
         let after = &bytes[end..];
@@ -1381,6 +1437,26 @@ mod tests {
         }
     }
 
+    fn dots_of(line: &str) -> impl Iterator<Item = usize> + '_ {
+        memchr::memchr_iter(b'.', line.as_bytes())
+    }
+
+    /// The dots found once are all the line's dots, those of the line last
+    /// given, unless there are too many to keep.
+    #[test]
+    fn dots_are_the_lines_dots() {
+        let pieces = [".", "..", "a", "1.2", "é", " ", "x.y.z"];
+        let mut dots = Dots::default();
+        for line in crate::random_lines::random_lines(&pieces, 5_000, 120, 0x5eed_d075) {
+            dots.find(line.as_bytes());
+            let all: Vec<usize> = dots_of(&line).collect();
+            match dots.all() {
+                Some(found) => assert_eq!(found, all, "{line:?}"),
+                None => assert!(all.len() > Dots::KEPT, "{line:?}"),
+            }
+        }
+    }
+
     /// The hand-written dotted-quad finder finds what the regex it replaces
     /// finds, non-ASCII word characters around it included.
     #[test]
@@ -1394,7 +1470,7 @@ mod tests {
             let expected: Vec<(usize, usize)> =
                 re.find_iter(&line).map(|m| (m.start(), m.end())).collect();
             let mut found = Vec::new();
-            dotted_quads(&line, 0, |s, e| found.push((s, e)));
+            dotted_quads(&line, 0, dots_of(&line), |s, e| found.push((s, e)));
             assert_eq!(found, expected, "{line:?}");
             // From the middle of the line on: as the regex searches from
             // there (the text before still decides its `\b`).
@@ -1409,7 +1485,7 @@ mod tests {
                 at = m.end().max(m.start() + 1);
             }
             let mut found = Vec::new();
-            dotted_quads(&line, from, |s, e| found.push((s, e)));
+            dotted_quads(&line, from, dots_of(&line), |s, e| found.push((s, e)));
             assert_eq!(found, expected, "{line:?} from {from}");
         }
     }

@@ -70,13 +70,26 @@ pub enum Precheck {
 impl Precheck {
     /// Whether the line may match.
     pub fn allows(self, line: &str) -> bool {
+        self.allows_with_dots(line, None)
+    }
+
+    /// [`Precheck::allows`] for a caller that may have found all the line's
+    /// dots already (`dots`: their positions, left to right).
+    pub(crate) fn allows_with_dots(self, line: &str, dots: Option<&[usize]>) -> bool {
+        match dots {
+            Some(dots) => self.allows_with(line, dots.iter().copied()),
+            None => self.allows_with(line, memchr::memchr_iter(b'.', line.as_bytes())),
+        }
+    }
+
+    fn allows_with(self, line: &str, mut dots: impl Iterator<Item = usize>) -> bool {
         match self {
             Precheck::None => true,
             Precheck::Byte(b) => memchr::memchr(b, line.as_bytes()).is_some(),
             Precheck::TwoDots { before, between } => {
                 let b = line.as_bytes();
                 let token = |c: &u8| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-';
-                memchr::memchr_iter(b'.', b).any(|i| {
+                dots.any(|i| {
                     i >= before
                         && b.get(i + 1 + between) == Some(&b'.')
                         && b[i + 1..i + 1 + between].iter().all(token)
@@ -85,7 +98,7 @@ impl Precheck {
             }
             Precheck::DottedToken(before) => {
                 let b = line.as_bytes();
-                memchr::memchr_iter(b'.', b).any(|i| {
+                dots.any(|i| {
                     i >= before
                         && b[i - before..i]
                             .iter()
