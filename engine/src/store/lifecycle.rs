@@ -30,8 +30,8 @@ const SET_RUN_STATUS: &str = "UPDATE runs SET status = $1, error = $2, updated_a
      owner = CASE WHEN $4 = 1 THEN NULL ELSE owner END, \
      lease_until = CASE WHEN $4 = 1 THEN NULL ELSE lease_until END WHERE id = $5";
 
-/// An event row on the writer connection.
-fn insert_event(
+/// An event row on the writer connection ([`super::insert_event`] is the pool's).
+fn insert_event_on_writer(
     tx: &Transaction<'_>,
     run_id: &str,
     kind: &str,
@@ -52,11 +52,12 @@ impl Store {
     /// Record a new run and its step instances in one transaction.
     pub async fn create_run(&self, run: &NewRun, steps: &[NewStepRun]) -> Result<()> {
         let now = to_millis(chrono::Utc::now());
-        let created = json_text(&serde_json::json!({"workflow": run.workflow}));
+        let created = serde_json::json!({"workflow": run.workflow});
         match &self.pool {
             Pool::Sqlite(_, writer) => {
                 let (run, steps) = (run.clone(), steps.to_vec());
                 let (inputs, trigger) = (json_text(&run.inputs), json_text(&run.trigger));
+                let created = json_text(&created);
                 writer
                     .transaction(move |tx| {
                         tx.prepare_cached(INSERT_RUN)?.execute(rusqlite::params![
@@ -82,7 +83,7 @@ impl Store {
                                 step.idempotency_key,
                             ])?;
                         }
-                        insert_event(tx, &run.id, "run_created", &created, now)
+                        insert_event_on_writer(tx, &run.id, "run_created", &created, now)
                     })
                     .await
             }
@@ -102,14 +103,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 insert_step_runs!(&mut *tx, &run.id, steps, "");
-                sqlx::query(INSERT_EVENT)
-                    .bind(&run.id)
-                    .bind(None::<&str>)
-                    .bind("run_created")
-                    .bind(created)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                super::insert_event(&mut tx, &run.id, None, "run_created", &created, now).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -157,10 +151,10 @@ impl Store {
         let now = to_millis(chrono::Utc::now());
         let terminal = i64::from(status.is_terminal());
         let data: Value = serde_json::json!({"status": status.as_str(), "error": error});
-        let data = json_text(&data);
         match &self.pool {
             Pool::Sqlite(_, writer) => {
                 let (run_id, error) = (run_id.to_string(), error.map(str::to_string));
+                let data = json_text(&data);
                 writer
                     .transaction(move |tx| {
                         tx.prepare_cached(SET_RUN_STATUS)?
@@ -171,7 +165,7 @@ impl Store {
                                 terminal,
                                 run_id,
                             ])?;
-                        insert_event(tx, &run_id, "run_status", &data, now)
+                        insert_event_on_writer(tx, &run_id, "run_status", &data, now)
                     })
                     .await
             }
@@ -185,14 +179,7 @@ impl Store {
                     .bind(run_id)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(INSERT_EVENT)
-                    .bind(run_id)
-                    .bind(None::<&str>)
-                    .bind("run_status")
-                    .bind(data)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                super::insert_event(&mut tx, run_id, None, "run_status", &data, now).await?;
                 tx.commit().await?;
                 Ok(())
             }
