@@ -1,4 +1,5 @@
-//! The per-step writes on SQLite, on a connection of their own called in place.
+//! The hot writes on SQLite (an attempt's start and end, and a run's creation, lease
+//! and status changes, see `lifecycle`), on a connection of their own called in place.
 //!
 //! sqlx runs each SQLite connection on a thread of its own: a query is a message to
 //! that thread and every statement's result a message back, each waking the task, and
