@@ -227,7 +227,7 @@ async fn run_shape(title: &str, yaml: &str, steps: usize, with_baseline: bool) -
         let n = ratios.len();
         println!(
             "  ratio to `true`   {:.2}× (middle half of the rounds from {:.2}× to {:.2}×, all from {:.2}× to {:.2}×)",
-            median(ratios.clone()),
+            ratios[n / 2],
             ratios[n / 4],
             ratios[(3 * n) / 4],
             ratios[0],
