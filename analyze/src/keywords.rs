@@ -17,6 +17,11 @@
 //! for it ([`KeywordDfa::scan_walked`]): every line, short or long, then shares
 //! the pieces, and their overlap is paid once per block.
 //!
+//! Short words that count only as spelt and hold a capital (`AC`, `SK`) are
+//! left out of the walk, which is blind to case, and found by an exact
+//! search of the same text ([`ExactWords`]); their occurrences are recorded
+//! and reported as the walk's are.
+//!
 //! It is built for that use only (no leftmost semantics, no match positions
 //! beyond the end): a gate whose caller then runs the exact check.
 
@@ -59,14 +64,40 @@ pub(crate) struct BlockWalk {
     pub found: Vec<(u32, u32)>,
     /// Each piece's pairs, in order, while the pieces are walked.
     pieces: [Vec<(u32, u32)>; PIECES],
+    /// The exact words' pairs (see [`ExactWords`]), and room to merge them
+    /// into `found`.
+    exact: Vec<(u32, u32)>,
+    merged: Vec<(u32, u32)>,
 }
 
 impl BlockWalk {
     fn clear(&mut self) {
         self.found.clear();
+        self.exact.clear();
         for p in &mut self.pieces {
             p.clear();
         }
+    }
+
+    /// Merges the exact words' pairs into `found`, keeping the order by end.
+    fn merge_exact(&mut self) {
+        if self.exact.is_empty() {
+            return;
+        }
+        self.merged.clear();
+        let (mut a, mut b) = (self.found.iter().peekable(), self.exact.iter().peekable());
+        while let (Some(&&x), Some(&&y)) = (a.peek(), b.peek()) {
+            if x.0 <= y.0 {
+                self.merged.push(x);
+                a.next();
+            } else {
+                self.merged.push(y);
+                b.next();
+            }
+        }
+        self.merged.extend(a);
+        self.merged.extend(b);
+        std::mem::swap(&mut self.found, &mut self.merged);
     }
 
     /// Notes the pieces in a match state at step `i`, those whose end lies in
@@ -194,6 +225,55 @@ pub(crate) struct KeywordDfa {
     checks: Vec<Option<Check>>,
     /// Longest prefix walked, in bytes.
     max_len: usize,
+    /// The words found by an exact search instead of the walk.
+    exact: Option<ExactWords>,
+}
+
+/// Short words that count only as spelt and hold an upper-case letter (`AC`,
+/// `SK`: the prefixes of Twilio's ids). The walk is case-blind, and in any
+/// case such a word is common (`ac` in `each`, `package`): on CI logs these
+/// few words were most of the walk's matches, and each match costs a
+/// mispredicted branch and a record to check. An exact search finds them
+/// instead: as spelt they are rare, and it skips from one to the next.
+struct ExactWords {
+    /// Finds the leftmost place where one of the words starts (SIMD, where
+    /// the CPU has it: Teddy); `None` elsewhere, and `any` finds them.
+    packed: Option<aho_corasick::packed::Searcher>,
+    any: aho_corasick::AhoCorasick,
+    words: Vec<Box<[u8]>>,
+    /// The state recorded for each word: one past the walk's match states,
+    /// whose outputs are that one word.
+    states: Vec<u32>,
+}
+
+impl ExactWords {
+    /// Whether `word` is found by the exact search.
+    fn takes(word: &Word<'_>) -> bool {
+        !word.any_case && word.bytes.len() <= 2 && word.bytes.iter().any(u8::is_ascii_uppercase)
+    }
+
+    /// Calls `found(end, state)` for each occurrence in `text`, in order of end.
+    fn find(&self, text: &[u8], mut found: impl FnMut(usize, u32)) {
+        let Some(packed) = &self.packed else {
+            for m in self.any.find_overlapping_iter(text) {
+                found(m.end(), self.states[m.pattern().as_usize()]);
+            }
+            return;
+        };
+        // The packed search does not overlap matches: each time, every word
+        // is compared where the leftmost starts, and the search goes on from
+        // the next byte.
+        let mut at = 0;
+        while let Some(m) = packed.find_in(text, aho_corasick::Span::from(at..text.len())) {
+            let start = m.start();
+            for (word, &state) in self.words.iter().zip(&self.states) {
+                if text[start..].starts_with(word) {
+                    found(start + word.len(), state);
+                }
+            }
+            at = start + 1;
+        }
+    }
 }
 
 /// The longest part of a keyword that the DFA walks. Two halves of a line must
@@ -244,7 +324,7 @@ impl KeywordDfa {
         let mut own: Vec<Vec<u32>> = vec![Vec::new()];
         for (i, w) in words.iter().enumerate() {
             let w: &[u8] = w;
-            if w.is_empty() {
+            if w.is_empty() || ExactWords::takes(&given[i]) {
                 continue;
             }
             let mut s = 0usize;
@@ -323,7 +403,32 @@ impl KeywordDfa {
                 output_ranges.push((start, outputs.len() as u32));
             }
         }
+        // The exact words' states follow the walk's match states.
+        let exact_words: Vec<usize> = (0..given.len())
+            .filter(|&i| ExactWords::takes(&given[i]))
+            .collect();
+        let exact = (!exact_words.is_empty()).then(|| {
+            let mut states = Vec::new();
+            for &i in &exact_words {
+                let state = (first_match_index + output_ranges.len()) * stride;
+                states.push(u32::try_from(state).expect("keyword DFA too large"));
+                let start = outputs.len() as u32;
+                outputs.push(i as u32);
+                output_ranges.push((start, outputs.len() as u32));
+            }
+            let words = exact_words.iter().map(|&i| given[i].bytes);
+            ExactWords {
+                packed: aho_corasick::packed::Searcher::new(words.clone()),
+                any: aho_corasick::AhoCorasick::builder()
+                    .match_kind(aho_corasick::MatchKind::Standard)
+                    .build(words.clone())
+                    .expect("a few short words"),
+                words: words.map(Box::from).collect(),
+                states,
+            }
+        });
         KeywordDfa {
+            exact,
             classes,
             stride,
             trans,
@@ -362,6 +467,9 @@ impl KeywordDfa {
             self.walk_lanes(text, starts, &mut hit);
         } else {
             self.walk(text, &mut hit);
+        }
+        if let Some(exact) = &self.exact {
+            exact.find(text, |end, state| self.report(text, state, end, &mut hit));
         }
     }
 
@@ -467,6 +575,15 @@ impl KeywordDfa {
     /// block instead of once per line.
     pub(crate) fn walk_block(&self, block: &[u8], walked: &mut BlockWalk) {
         walked.clear();
+        self.walk_pieces(block, walked);
+        if let Some(exact) = &self.exact {
+            exact.find(block, |end, state| walked.exact.push((end as u32, state)));
+            walked.merge_exact();
+        }
+    }
+
+    /// The walk of [`KeywordDfa::walk_block`], into `walked.found`.
+    fn walk_pieces(&self, block: &[u8], walked: &mut BlockWalk) {
         // Piece k is recorded at the ends in (bounds[k], bounds[k + 1]]; it
         // starts early enough (the longest prefix less one byte before its
         // first end) that its state there is the one a walk from the block's
@@ -624,6 +741,10 @@ mod tests {
             "Failed",
             "ERROR: ",
             "xyzzy-LONG-keyword-of-forty-bytes-or-so-",
+            // Short, as spelt and with a capital: found by the exact search.
+            "SK",
+            "Ap",
+            "T",
         ];
         // Some words only as spelt.
         let cased: Vec<(&str, bool)> = words
@@ -638,6 +759,9 @@ mod tests {
                             | "ERROR: "
                             | "secret_access_key"
                             | "xyzzy-LONG-keyword-of-forty-bytes-or-so-"
+                            | "SK"
+                            | "Ap"
+                            | "T"
                     ),
                 )
             })
@@ -645,7 +769,8 @@ mod tests {
         // Some only at word boundaries: bit 0 at the start, bit 1 at the end.
         let bounds = |w: &str| match w {
             "err" | "Failed" => 1,
-            "token" | "ap" => 2,
+            "token" | "ap" | "T" => 2,
+            "SK" => 1,
             "se" | "error" | "xyzzy-long-keyword-of-forty-bytes-or-so-" => 3,
             _ => 0,
         };
@@ -680,6 +805,12 @@ mod tests {
             "cret_access_key",
             "é",
             "z",
+            "SK",
+            "sk",
+            "Ap",
+            "AP",
+            "T",
+            "t",
         ];
         for line in crate::random_lines::random_lines(&pieces, 4000, 60, 0x2545_f491) {
             let boundaries: Vec<usize> = boundary
@@ -730,9 +861,25 @@ mod tests {
                 bound_start: false,
                 bound_end: true,
             },
+            Word {
+                bytes: b"SK",
+                any_case: false,
+                bound_start: true,
+                bound_end: false,
+            },
+            Word {
+                bytes: b"AC",
+                any_case: false,
+                bound_start: false,
+                bound_end: false,
+            },
         ];
         let dfa = KeywordDfa::new(&words);
         let pieces = [
+            "SK",
+            "sk",
+            "AC",
+            "Ac",
             "error",
             "ERROR:",
             "Failed",

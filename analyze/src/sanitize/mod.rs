@@ -181,6 +181,24 @@ struct Keyword {
     exact: Vec<(String, Vec<u32>)>,
 }
 
+impl Keyword {
+    /// How the walk looks for this keyword, `lower` (its lower-case form): as
+    /// spelt when its one spelling is all its rules ask for, so that the
+    /// walk can leave a short one (`AC`) to its exact search; in any case
+    /// otherwise, and the spellings are told apart where it is found.
+    fn dfa_word<'a>(&'a self, lower: &'a str) -> Word<'a> {
+        match self.exact.as_slice() {
+            [(spelling, _)] if self.rules.is_empty() => Word {
+                bytes: spelling.as_bytes(),
+                any_case: false,
+                bound_start: false,
+                bound_end: false,
+            },
+            _ => Word::anywhere(lower.as_bytes()),
+        }
+    }
+}
+
 impl std::fmt::Debug for RuleSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RuleSet")
@@ -296,7 +314,8 @@ impl RuleSet {
         let prefilter = KeywordDfa::new(
             &words
                 .iter()
-                .map(|w| Word::anywhere(w.as_bytes()))
+                .zip(&keywords)
+                .map(|(w, k)| k.dfa_word(w))
                 .collect::<Vec<_>>(),
         );
         RuleSet {
@@ -324,7 +343,8 @@ impl RuleSet {
                 &self
                     .words
                     .iter()
-                    .map(|w| Word::anywhere(w.as_bytes()))
+                    .zip(&self.keywords)
+                    .map(|(w, k)| k.dfa_word(w))
                     .chain(crate::triage::gate_words().iter().map(Lit::as_word))
                     .collect::<Vec<_>>(),
             )
