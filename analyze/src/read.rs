@@ -551,31 +551,40 @@ fn read_lines<R: BufRead>(
 const BLOCK_BYTES: usize = 32 * 1024;
 
 /// The block of lines last walked, and how far its lines have been read.
+///
+/// The walk is of the block as the cleaner reads it: the lines that hold ESC,
+/// BEL or BS (colours, mostly) without them ([`strip_ansi`]), the others as
+/// they are. Walking the raw block and the stripped lines apart walked the
+/// coloured lines twice (a fifth of the bytes of the benchmark log).
 #[derive(Default)]
 struct Block {
     /// Where it starts in the input.
     start: u64,
     len: usize,
+    /// The block with its lines that hold controls stripped, each still
+    /// ending in `\n`: what is walked.
+    clean: Vec<u8>,
     walk: BlockWalk,
     /// The first record not yet handed to a line.
     next: usize,
-    /// The block's lines that hold ESC, BEL or BS (colours, mostly), without
-    /// them ([`strip_ansi`]), one after the other and each with a `\n`: the
-    /// cleaner takes them from here, and their walk from `stripped_walk`,
-    /// instead of making each anew and walking it alone.
+    /// The stripped lines, one after the other and each with a `\n`: the
+    /// cleaner takes them from here instead of stripping each anew.
     stripped: String,
-    /// For each of those lines, where it starts in the block and where its
-    /// stripped text lies in `stripped`.
-    stripped_lines: Vec<(usize, std::ops::Range<usize>)>,
-    stripped_walk: BlockWalk,
+    /// For each stripped line: where it starts in the block, where its text
+    /// lies in `stripped`, and where it starts in `clean`.
+    stripped_lines: Vec<(usize, std::ops::Range<usize>, usize)>,
     next_stripped: usize,
-    next_stripped_record: usize,
+    /// The runs of lines copied as they are: where each starts in the block
+    /// and in `clean`, in order.
+    runs: Vec<(usize, usize)>,
+    next_run: usize,
 }
 
-/// What a block holds for one of its lines: the walk of its bytes, and for a
-/// line with controls, its text without them and the walk of that.
+/// What a block holds for one of its lines: the walk of its bytes (`None` for
+/// a line whose controls were stripped), and for a line with controls, its
+/// text without them and the walk of that.
 struct BlockLine<'a> {
-    raw: Walked<'a>,
+    raw: Option<Walked<'a>>,
     stripped: Option<Walked<'a>>,
 }
 
@@ -585,16 +594,21 @@ impl Block {
     }
 
     /// Makes `bytes`, whole lines at `start` in the input, the block: strips
-    /// the lines with controls and walks both.
+    /// the lines with controls and walks the result.
     fn walk(&mut self, dfa: &crate::keywords::KeywordDfa, start: u64, bytes: &[u8]) {
-        dfa.walk_block(bytes, &mut self.walk);
         self.start = start;
         self.len = bytes.len();
         self.next = 0;
+        self.next_stripped = 0;
+        self.next_run = 0;
+        self.clean.clear();
+        self.runs.clear();
+        self.stripped_lines.clear();
         // Made as bytes, with no string per line, then checked for UTF-8 once.
         let mut stripped = std::mem::take(&mut self.stripped).into_bytes();
         stripped.clear();
-        self.stripped_lines.clear();
+        // Bytes of the block before `copied` are in `clean` already.
+        let mut copied = 0;
         let mut from = 0;
         while let Some(found) = memchr::memchr3(0x1b, 0x07, 0x08, &bytes[from..]) {
             let control = from + found;
@@ -604,58 +618,89 @@ impl Block {
                 memchr::memchr(b'\n', &bytes[control..]).map_or(bytes.len(), |i| control + i);
             from = line_end;
             // As the splitter hands the line out: without its CR, and only
-            // when it is valid UTF-8 (the others are decoded lossily).
+            // when it is valid UTF-8 (the others are decoded lossily, and
+            // walked as they are).
             let line = &bytes[line_start..line_end];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if std::str::from_utf8(line).is_ok() {
+                self.runs.push((copied, self.clean.len()));
+                self.clean.extend_from_slice(&bytes[copied..line_start]);
                 let at = stripped.len();
                 strip_controls(line, &mut stripped);
-                self.stripped_lines.push((line_start, at..stripped.len()));
+                self.stripped_lines
+                    .push((line_start, at..stripped.len(), self.clean.len()));
+                self.clean.extend_from_slice(&stripped[at..]);
+                self.clean.push(b'\n');
                 stripped.push(b'\n');
+                copied = (line_end + 1).min(bytes.len());
             }
         }
-        self.stripped = String::from_utf8(stripped).unwrap_or_else(|_| {
-            // Cannot happen (whole characters only); the lines are then
-            // stripped one by one.
-            self.stripped_lines.clear();
-            String::new()
-        });
-        dfa.walk_block(self.stripped.as_bytes(), &mut self.stripped_walk);
-        self.next_stripped = 0;
-        self.next_stripped_record = 0;
+        self.runs.push((copied, self.clean.len()));
+        self.clean.extend_from_slice(&bytes[copied..]);
+        match String::from_utf8(stripped) {
+            Ok(stripped) => self.stripped = stripped,
+            Err(_) => {
+                // Cannot happen (whole characters only); the lines are then
+                // cleaned and walked one by one.
+                self.stripped_lines.clear();
+                self.runs.clear();
+            }
+        }
+        dfa.walk_block(&self.clean, &mut self.walk);
     }
 
     /// What the block holds for `text`, the line at `at` in the input, or
     /// `None` when the block does not hold it. Lines are asked for in order.
     fn line<'a>(&'a mut self, at: u64, text: &'a str) -> Option<BlockLine<'a>> {
-        if at < self.start || at + text.len() as u64 > self.end() {
+        if at < self.start || at + text.len() as u64 > self.end() || self.runs.is_empty() {
             return None;
         }
         let from = (at - self.start) as usize;
-        let raw = Walked {
-            text,
-            found: records(&self.walk.found, &mut self.next, from, from + text.len()),
-            offset: from,
-        };
         let lines = &self.stripped_lines[self.next_stripped..];
-        self.next_stripped += lines.iter().take_while(|(start, _)| *start < from).count();
-        let stripped = match self.stripped_lines.get(self.next_stripped) {
-            Some((start, range)) if *start == from => {
-                self.next_stripped += 1;
-                Some(Walked {
-                    text: &self.stripped[range.clone()],
-                    found: records(
-                        &self.stripped_walk.found,
-                        &mut self.next_stripped_record,
-                        range.start,
-                        range.end,
-                    ),
-                    offset: range.start,
-                })
+        self.next_stripped += lines.iter().take_while(|(start, ..)| *start < from).count();
+        if let Some((start, range, clean_at)) = self.stripped_lines.get(self.next_stripped)
+            && *start == from
+        {
+            self.next_stripped += 1;
+            let stripped = Walked {
+                text: &self.stripped[range.clone()],
+                found: records(
+                    &self.walk.found,
+                    &mut self.next,
+                    *clean_at,
+                    clean_at + range.len(),
+                ),
+                offset: *clean_at,
+            };
+            return Some(BlockLine {
+                raw: None,
+                stripped: Some(stripped),
+            });
+        }
+        // A line copied as it is: in the last run that starts at or before it.
+        let runs = &self.runs[self.next_run..];
+        self.next_run += runs
+            .iter()
+            .skip(1)
+            .take_while(|(start, _)| *start <= from)
+            .count();
+        let raw = self.runs.get(self.next_run).map(|&(run_start, clean_at)| {
+            let offset = clean_at + (from - run_start);
+            Walked {
+                text,
+                found: records(
+                    &self.walk.found,
+                    &mut self.next,
+                    offset,
+                    offset + text.len(),
+                ),
+                offset,
             }
-            _ => None,
-        };
-        Some(BlockLine { raw, stripped })
+        });
+        Some(BlockLine {
+            raw,
+            stripped: None,
+        })
     }
 }
 
@@ -718,7 +763,7 @@ impl Cleaner {
                 (std::borrow::Cow::Borrowed(stripped.text), Some(stripped))
             }
             _ if bytes.has(LineBytes::CONTROL | LineBytes::NUL) => (strip_ansi(raw), None),
-            block => (std::borrow::Cow::Borrowed(raw), block.map(|b| b.raw)),
+            block => (std::borrow::Cow::Borrowed(raw), block.and_then(|b| b.raw)),
         };
         // GitLab section markers end with `\r\x1b[0K`; read them before CR handling.
         let mut gitlab_markers = Vec::new();
