@@ -640,13 +640,20 @@ impl<'a> Drive<'a> {
         let mut changed = false;
         // `wf` outlives `self`'s borrows, so steps can be read while `self` changes.
         let wf: &'a Workflow = self.wf;
-        for step in &wf.steps {
-            let Some(inst) = self.parent(&step.id) else {
-                continue;
-            };
-            if inst.rec.status != StepStatus::Pending {
-                continue;
-            }
+        // The top-level steps still pending, in file order. Found from the instances
+        // (a walk, with a lookup only for the pending ones) instead of looking every
+        // step of the file up by key on each pass: in a long chain most are done.
+        let mut pending: Vec<usize> = self
+            .instances
+            .values()
+            .filter(|i| i.rec.item_index.is_none() && i.rec.status == StepStatus::Pending)
+            .filter_map(|i| self.order.get(&i.rec.step_id).copied())
+            .collect();
+        pending.sort_unstable();
+        // Each step of the pass changes only its own instance (a `for_each` expansion
+        // reloads the rest as they were), so those found pending stay pending until
+        // their turn.
+        for step in pending.into_iter().filter_map(|i| wf.steps.get(i)) {
             let open = match self.phase_open(step.phase) {
                 None => continue,
                 Some(open) => open,

@@ -11,7 +11,7 @@
 //! copy of every attempt's start and end, which cost two more rows, two more index
 //! entries and about a third of each step's commit.
 
-use rusqlite::{Transaction, named_params};
+use rusqlite::{Connection, named_params};
 
 use super::{AttemptEnd, AttemptStart, Pool, Result, StepStatus, Store, json_text, to_millis};
 
@@ -71,7 +71,7 @@ impl StartParams {
     }
 
     /// Write the start in `tx`; returns the attempt's id.
-    fn write(&self, tx: &Transaction<'_>) -> rusqlite::Result<i64> {
+    fn write(&self, tx: &Connection) -> rusqlite::Result<i64> {
         let (run_id, step_key, at) = (&self.run_id, &self.step_key, self.now);
         tx.prepare_cached(START_STEP_SQLITE)?
             .execute(named_params! {
@@ -130,7 +130,7 @@ impl FinishParams {
     }
 
     /// Write the end in `tx`.
-    fn write(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    fn write(&self, tx: &Connection) -> rusqlite::Result<()> {
         let (run_id, step_key, at) = (&self.run_id, &self.step_key, self.now);
         tx.prepare_cached(FINISH_ATTEMPT_SQLITE)?
             .execute(named_params! {

@@ -219,11 +219,14 @@ impl Capture {
 /// Read `reader` to its end into `capture`.
 async fn pump(reader: Option<impl AsyncRead + Unpin>, capture: &mut Capture, ctx: &StepContext) {
     let Some(mut reader) = reader else { return };
-    let mut buf = vec![0u8; 16 * 1024];
+    // Read into spare capacity: a zeroed buffer cost a 16 KiB memset per stream and
+    // step, for commands that mostly print little or nothing.
+    let mut buf = Vec::with_capacity(16 * 1024);
     loop {
-        match reader.read(&mut buf).await {
+        buf.clear();
+        match reader.read_buf(&mut buf).await {
             Ok(0) | Err(_) => break,
-            Ok(n) => capture.push(&buf[..n], ctx),
+            Ok(_) => capture.push(&buf, ctx),
         }
     }
     capture.finish(ctx);
