@@ -673,16 +673,19 @@ impl<'a> Drive<'a> {
             let mut failed_need = None;
             let mut skipped_need = None;
             for need in &step.needs {
-                let Some(need_step) = self.step(need) else {
-                    continue;
-                };
                 let Some(ni) = self.parent(need) else {
                     continue;
                 };
+                // A need still running or pending (most of them in a long chain) is
+                // all this step needs to know: its step is only looked up once done.
+                // (A top-level instance is a step of the run's workflow.)
                 if !ni.rec.status.is_terminal() {
                     all_done = false;
                     break;
                 }
+                let Some(need_step) = self.step(need) else {
+                    continue;
+                };
                 if !self.is_ok(need_step, ni.rec.status) {
                     let via_failure = ni.rec.status == StepStatus::Failed
                         || ni.rec.error_kind.as_deref() == Some("upstream_failed");
