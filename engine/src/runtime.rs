@@ -239,13 +239,22 @@ pub async fn create_run(
 #[derive(Debug, Clone)]
 struct Instance {
     rec: StepRunRecord,
+    /// Where its step is in the workflow's list, found once (the loop asks on every
+    /// pass, for every pending step).
+    step: Option<usize>,
 }
 
-/// A run's step instances by key, from their rows.
-fn instances_of(records: Vec<StepRunRecord>) -> BTreeMap<String, Instance> {
+/// A run's step instances by key, from their rows; `order` gives each step's index.
+fn instances_of(
+    records: Vec<StepRunRecord>,
+    order: &HashMap<String, usize>,
+) -> BTreeMap<String, Instance> {
     records
         .into_iter()
-        .map(|rec| (rec.step_key.clone(), Instance { rec }))
+        .map(|rec| {
+            let step = order.get(&rec.step_id).copied();
+            (rec.step_key.clone(), Instance { rec, step })
+        })
         .collect()
 }
 
@@ -415,6 +424,12 @@ impl Executor {
             )
             .with_redactor(opts.redactor.clone()),
         );
+        let order: HashMap<String, usize> = workflow
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.clone(), i))
+            .collect();
         let mut d = Drive {
             exec: self,
             wf: workflow,
@@ -424,13 +439,8 @@ impl Executor {
             inputs: run.inputs.clone(),
             trigger: run.trigger.clone(),
             secrets,
-            instances: instances_of(steps),
-            order: workflow
-                .steps
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (s.id.clone(), i))
-                .collect(),
+            instances: instances_of(steps, &order),
+            order,
             running: HashMap::new(),
             unsaved: Vec::new(),
             progress,
@@ -462,7 +472,7 @@ impl<T> Drop for AbortOnDrop<T> {
 
 impl<'a> Drive<'a> {
     async fn reload(&mut self) -> Result<(), EngineError> {
-        self.instances = instances_of(self.exec.store.step_runs(&self.run_id).await?);
+        self.instances = instances_of(self.exec.store.step_runs(&self.run_id).await?, &self.order);
         Ok(())
     }
 
@@ -641,13 +651,13 @@ impl<'a> Drive<'a> {
         // `wf` outlives `self`'s borrows, so steps can be read while `self` changes.
         let wf: &'a Workflow = self.wf;
         // The top-level steps still pending, in file order. Found from the instances
-        // (a walk, with a lookup only for the pending ones) instead of looking every
-        // step of the file up by key on each pass: in a long chain most are done.
+        // (a walk, no lookup) instead of looking every step of the file up by key on
+        // each pass: in a long chain most are done.
         let mut pending: Vec<usize> = self
             .instances
             .values()
             .filter(|i| i.rec.item_index.is_none() && i.rec.status == StepStatus::Pending)
-            .filter_map(|i| self.order.get(&i.rec.step_id).copied())
+            .filter_map(|i| i.step)
             .collect();
         pending.sort_unstable();
         // Each step of the pass changes only its own instance (a `for_each` expansion
@@ -935,11 +945,7 @@ impl<'a> Drive<'a> {
             if !go || self.running.contains_key(&rec.step_key) {
                 continue;
             }
-            let Some((idx, step)) = self
-                .order
-                .get(&rec.step_id)
-                .and_then(|&i| Some((i, self.wf.steps.get(i)?)))
-            else {
+            let Some((idx, step)) = inst.step.and_then(|i| Some((i, self.wf.steps.get(i)?))) else {
                 continue;
             };
             match rec.item_index {
