@@ -223,12 +223,6 @@ async fn run_plan(
     scratch: &scratch::ScratchDir,
     ctx: &StepContext,
 ) -> Result<Outputs, StepError> {
-    if !plan.working_dir.is_dir() {
-        return Err(config_error(format!(
-            "`working_dir`: {} is not a directory",
-            plan.working_dir.display()
-        )));
-    }
     // Removed when the step ends, however it ends.
     let output_file = scratch
         .fresh_path("output")
@@ -304,6 +298,14 @@ async fn run_plan(
         None => run_shell.await,
     };
     // `script_file` is removed when this function returns, however it returns.
+    // A missing working directory fails the start (chdir); it is told apart from a
+    // missing program here rather than checked before every start.
+    if finished.is_err() && !plan.working_dir.is_dir() {
+        return Err(config_error(format!(
+            "`working_dir`: {} is not a directory",
+            plan.working_dir.display()
+        )));
+    }
     let finished = finished.map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => config_error(format!(
             "`shell`: the interpreter `{}` was not found",

@@ -17,6 +17,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::ExitStatus;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use medic_engine::action::StepContext;
@@ -368,8 +369,14 @@ impl Capture {
 async fn pump(reader: Option<impl AsyncRead + Unpin>, capture: &mut Capture, ctx: &StepContext) {
     let Some(mut reader) = reader else { return };
     // Read into spare capacity: a zeroed buffer cost a 16 KiB memset per stream and
-    // step, for commands that mostly print little or nothing.
-    let mut buf = Vec::with_capacity(16 * 1024);
+    // step, for commands that mostly print little or nothing. The buffer comes from a
+    // pool: two 16 KiB blocks allocated and freed next to the heap's top each step made
+    // glibc consolidate its free lists every time.
+    let mut buf = READ_BUFFERS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pop()
+        .unwrap_or_else(|| Vec::with_capacity(READ_BUFFER));
     loop {
         buf.clear();
         match reader.read_buf(&mut buf).await {
@@ -378,7 +385,17 @@ async fn pump(reader: Option<impl AsyncRead + Unpin>, capture: &mut Capture, ctx
         }
     }
     capture.finish(ctx);
+    let mut pool = READ_BUFFERS.lock().unwrap_or_else(PoisonError::into_inner);
+    if pool.len() < KEPT_READ_BUFFERS && buf.capacity() == READ_BUFFER {
+        pool.push(buf);
+    }
 }
+
+/// Bytes read from a pipe at a time.
+const READ_BUFFER: usize = 16 * 1024;
+/// Read buffers kept for later steps: two per step running at once, up to a point.
+const KEPT_READ_BUFFERS: usize = 32;
+static READ_BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 #[cfg(test)]
 mod tests {
