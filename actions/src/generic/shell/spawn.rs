@@ -7,7 +7,8 @@
 //!
 //! The child is what std's `Command` would start with `process_group(0)`, stdin on
 //! `/dev/null` and stdout and stderr piped: the same `posix_spawn` attributes (its own
-//! process group, an empty signal mask, SIGPIPE back to its default), the same file
+//! process group, an empty signal mask, SIGPIPE back to its default, no handler of
+//! Medic's left; see [`to_default`] for how the latter costs less), the same file
 //! actions (the three standard descriptors, then the working directory), and every
 //! other descriptor of Medic's closed by exec (Rust opens them all close-on-exec).
 //! An exec failure comes back as its error (`ENOENT`, `EACCES`, `ENOEXEC`…).
@@ -110,8 +111,7 @@ pub(super) fn spawn(spec: &Spec<'_>) -> io::Result<(libc::pid_t, OwnedFd, OwnedF
         let mut signals = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
         libc::sigemptyset(signals.as_mut_ptr());
         check(libc::posix_spawnattr_setsigmask(at, signals.as_ptr()))?;
-        libc::sigaddset(signals.as_mut_ptr(), libc::SIGPIPE);
-        check(libc::posix_spawnattr_setsigdefault(at, signals.as_ptr()))?;
+        check(libc::posix_spawnattr_setsigdefault(at, to_default()))?;
         check(libc::posix_spawnattr_setpgroup(at, 0))?;
         let flags = libc::POSIX_SPAWN_SETPGROUP
             | libc::POSIX_SPAWN_SETSIGMASK
@@ -130,6 +130,53 @@ pub(super) fn spawn(spec: &Spec<'_>) -> io::Result<(libc::pid_t, OwnedFd, OwnedF
     // The write ends belong to the child now.
     drop((stdout_w, stderr_w));
     Ok((pid, stdout_r, stderr_r))
+}
+
+/// The signals the child sets to their default disposition before exec: every signal
+/// Medic does not ignore, and SIGPIPE (as std's `Command` does).
+///
+/// glibc's child must not run a handler of Medic's (it shares Medic's memory until
+/// exec), so for every signal outside this set it asks the kernel for the disposition
+/// and resets a handled one: about 120 `sigaction` calls in every child, while Medic
+/// waits for the exec. A signal in the set is reset with one call, without asking. The
+/// outcome is the same: a handled signal ends at its default, an ignored one stays
+/// ignored (those are left out of the set, and glibc keeps them as they are), a default
+/// one stays default. Read once: Medic ignores no signal after it starts (it only sets
+/// SIGPIPE back to its default, first thing in `main`). glibc's own two signals (32 and
+/// 33, below `SIGRTMIN`) are left to glibc, and SIGKILL and SIGSTOP cannot change.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn to_default() -> *const libc::sigset_t {
+    struct Set(libc::sigset_t);
+    // SAFETY: a sigset_t is plain bits, read only once built.
+    unsafe impl Sync for Set {}
+    unsafe impl Send for Set {}
+    static SET: std::sync::OnceLock<Set> = std::sync::OnceLock::new();
+    let set = SET.get_or_init(|| {
+        // SAFETY: sigemptyset/sigaddset write into the set they are given; sigaction
+        // with a null new action only reads the current one.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for sig in 1..=libc::SIGRTMAX() {
+                if sig == libc::SIGKILL
+                    || sig == libc::SIGSTOP
+                    || (sig > 31 && sig < libc::SIGRTMIN())
+                {
+                    continue;
+                }
+                let mut current: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, std::ptr::null(), &mut current) != 0
+                    || current.sa_sigaction == libc::SIG_IGN
+                {
+                    continue;
+                }
+                libc::sigaddset(&mut set, sig);
+            }
+            libc::sigaddset(&mut set, libc::SIGPIPE);
+            Set(set)
+        }
+    });
+    &set.0
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -613,3 +613,20 @@ async fn a_command_started_by_its_path_sees_medics_environment_with_the_steps_ov
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn a_command_starts_with_no_signal_blocked_and_sigpipe_at_its_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let outputs = succeeded(run_in(&ctx, json!({"run": "cat /proc/self/status"})).await);
+    let status = outputs["stdout"].as_str().unwrap();
+    let mask = |name: &str| {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {status}"));
+        u64::from_str_radix(line[name.len()..].trim(), 16).unwrap()
+    };
+    assert_eq!(mask("SigBlk:"), 0, "{status}");
+    assert_eq!(mask("SigIgn:") & (1 << (libc::SIGPIPE - 1)), 0, "{status}");
+}
