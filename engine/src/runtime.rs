@@ -295,6 +295,8 @@ struct Drive<'a> {
     secrets: serde_json::Map<String, Value>,
     instances: BTreeMap<String, Instance>,
     order: HashMap<String, usize>,
+    /// Each step's needs, as indexes into the workflow's steps (in `needs:` order).
+    needs: Vec<Vec<usize>>,
     running: HashMap<String, tokio::task::AbortHandle>,
     /// Attempt ends not yet written. An end is held back only until the next write,
     /// so that in a chain it shares the next step's start transaction; nothing waits
@@ -440,6 +442,16 @@ impl Executor {
             trigger: run.trigger.clone(),
             secrets,
             instances: instances_of(steps, &order),
+            needs: workflow
+                .steps
+                .iter()
+                .map(|s| {
+                    s.needs
+                        .iter()
+                        .filter_map(|n| order.get(n).copied())
+                        .collect()
+                })
+                .collect(),
             order,
             running: HashMap::new(),
             unsaved: Vec::new(),
@@ -499,6 +511,17 @@ impl<'a> Drive<'a> {
         self.instances
             .values()
             .filter(move |i| i.rec.step_id == step_id && i.rec.item_index.is_some())
+    }
+
+    /// The status of each step's top-level instance, by the step's index.
+    fn top_level_statuses(&self) -> Vec<Option<StepStatus>> {
+        let mut status = vec![None; self.wf.steps.len()];
+        for inst in self.instances.values() {
+            if let (None, Some(i)) = (inst.rec.item_index, inst.step) {
+                status[i] = Some(inst.rec.status);
+            }
+        }
+        status
     }
 
     fn parent(&self, step_id: &str) -> Option<&Instance> {
@@ -653,17 +676,21 @@ impl<'a> Drive<'a> {
         // The top-level steps still pending, in file order. Found from the instances
         // (a walk, no lookup) instead of looking every step of the file up by key on
         // each pass: in a long chain most are done.
-        let mut pending: Vec<usize> = self
-            .instances
-            .values()
-            .filter(|i| i.rec.item_index.is_none() && i.rec.status == StepStatus::Pending)
-            .filter_map(|i| i.step)
+        let mut status = self.top_level_statuses();
+        let pending: Vec<usize> = (0..status.len())
+            .filter(|&i| status[i] == Some(StepStatus::Pending))
             .collect();
-        pending.sort_unstable();
         // Each step of the pass changes only its own instance (a `for_each` expansion
         // reloads the rest as they were), so those found pending stay pending until
         // their turn.
-        for step in pending.into_iter().filter_map(|i| wf.steps.get(i)) {
+        for (idx, step) in pending
+            .into_iter()
+            .filter_map(|i| Some((i, wf.steps.get(i)?)))
+        {
+            // A step marked earlier in this pass may be a need of this one.
+            if changed {
+                status = self.top_level_statuses();
+            }
             let open = match self.phase_open(step.phase) {
                 None => continue,
                 Some(open) => open,
@@ -682,18 +709,19 @@ impl<'a> Drive<'a> {
             let mut all_done = true;
             let mut failed_need = None;
             let mut skipped_need = None;
-            for need in &step.needs {
-                let Some(ni) = self.parent(need) else {
+            for &need_idx in &self.needs[idx] {
+                // A need still running or pending (most of them in a long chain) is
+                // all this step needs to know: looked up by index, not by name.
+                let Some(need_status) = status[need_idx] else {
                     continue;
                 };
-                // A need still running or pending (most of them in a long chain) is
-                // all this step needs to know: its step is only looked up once done.
-                // (A top-level instance is a step of the run's workflow.)
-                if !ni.rec.status.is_terminal() {
+                if !need_status.is_terminal() {
                     all_done = false;
                     break;
                 }
-                let Some(need_step) = self.step(need) else {
+                let need_step = &wf.steps[need_idx];
+                let need = &need_step.id;
+                let Some(ni) = self.parent(need) else {
                     continue;
                 };
                 if !self.is_ok(need_step, ni.rec.status) {
