@@ -16,13 +16,13 @@ use rusqlite::{Connection, named_params};
 use super::{AttemptEnd, AttemptStart, Pool, Result, StepStatus, Store, json_text, to_millis};
 
 /// The start of an attempt on SQLite: the step becomes `running`, and the attempt row,
-/// whose id is returned.
+/// whose id (its rowid: `id` is the table's `INTEGER PRIMARY KEY`) is returned.
 const START_STEP_SQLITE: &str = "UPDATE step_runs SET status = :status, attempts = :attempt, \
      input = :input, started_at = COALESCE(started_at, :at), wait = NULL, wake_at = NULL \
      WHERE run_id = :run_id AND step_key = :step_key";
 const START_ATTEMPT_SQLITE: &str = "INSERT INTO attempts \
      (run_id, step_key, attempt, status, input, started_at) \
-     VALUES (:run_id, :step_key, :attempt, 'running', :input, :at) RETURNING id";
+     VALUES (:run_id, :step_key, :attempt, 'running', :input, :at)";
 const START_POSTGRES: &str = "WITH s AS (UPDATE step_runs SET status = $1, attempts = $2, input = $3, \
      started_at = COALESCE(started_at, $4), wait = NULL, wake_at = NULL \
      WHERE run_id = $5 AND step_key = $6 RETURNING 1) \
@@ -78,13 +78,15 @@ impl StartParams {
                 ":status": StepStatus::Running.as_str(), ":attempt": self.attempt,
                 ":input": self.input, ":at": at, ":run_id": run_id, ":step_key": step_key,
             })?;
-        tx.prepare_cached(START_ATTEMPT_SQLITE)?.query_row(
-            named_params! {
+        // The new row's id is its rowid: read from the connection rather than with
+        // `RETURNING`, which makes SQLite collect the returned rows in a table of its
+        // own before the statement ends.
+        tx.prepare_cached(START_ATTEMPT_SQLITE)?
+            .execute(named_params! {
                 ":run_id": run_id, ":step_key": step_key, ":attempt": self.attempt,
                 ":input": self.input, ":at": at,
-            },
-            |row| row.get(0),
-        )
+            })?;
+        Ok(tx.last_insert_rowid())
     }
 }
 
