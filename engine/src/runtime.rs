@@ -239,13 +239,22 @@ pub async fn create_run(
 #[derive(Debug, Clone)]
 struct Instance {
     rec: StepRunRecord,
+    /// Where its step is in the workflow's list, found once (the loop asks on every
+    /// pass, for every pending step).
+    step: Option<usize>,
 }
 
-/// A run's step instances by key, from their rows.
-fn instances_of(records: Vec<StepRunRecord>) -> BTreeMap<String, Instance> {
+/// A run's step instances by key, from their rows; `order` gives each step's index.
+fn instances_of(
+    records: Vec<StepRunRecord>,
+    order: &HashMap<String, usize>,
+) -> BTreeMap<String, Instance> {
     records
         .into_iter()
-        .map(|rec| (rec.step_key.clone(), Instance { rec }))
+        .map(|rec| {
+            let step = order.get(&rec.step_id).copied();
+            (rec.step_key.clone(), Instance { rec, step })
+        })
         .collect()
 }
 
@@ -286,6 +295,8 @@ struct Drive<'a> {
     secrets: serde_json::Map<String, Value>,
     instances: BTreeMap<String, Instance>,
     order: HashMap<String, usize>,
+    /// Each step's needs, as indexes into the workflow's steps (in `needs:` order).
+    needs: Vec<Vec<usize>>,
     running: HashMap<String, tokio::task::AbortHandle>,
     /// Attempt ends not yet written. An end is held back only until the next write,
     /// so that in a chain it shares the next step's start transaction; nothing waits
@@ -415,6 +426,12 @@ impl Executor {
             )
             .with_redactor(opts.redactor.clone()),
         );
+        let order: HashMap<String, usize> = workflow
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.clone(), i))
+            .collect();
         let mut d = Drive {
             exec: self,
             wf: workflow,
@@ -424,13 +441,18 @@ impl Executor {
             inputs: run.inputs.clone(),
             trigger: run.trigger.clone(),
             secrets,
-            instances: instances_of(steps),
-            order: workflow
+            instances: instances_of(steps, &order),
+            needs: workflow
                 .steps
                 .iter()
-                .enumerate()
-                .map(|(i, s)| (s.id.clone(), i))
+                .map(|s| {
+                    s.needs
+                        .iter()
+                        .filter_map(|n| order.get(n).copied())
+                        .collect()
+                })
                 .collect(),
+            order,
             running: HashMap::new(),
             unsaved: Vec::new(),
             progress,
@@ -462,7 +484,7 @@ impl<T> Drop for AbortOnDrop<T> {
 
 impl<'a> Drive<'a> {
     async fn reload(&mut self) -> Result<(), EngineError> {
-        self.instances = instances_of(self.exec.store.step_runs(&self.run_id).await?);
+        self.instances = instances_of(self.exec.store.step_runs(&self.run_id).await?, &self.order);
         Ok(())
     }
 
@@ -489,6 +511,17 @@ impl<'a> Drive<'a> {
         self.instances
             .values()
             .filter(move |i| i.rec.step_id == step_id && i.rec.item_index.is_some())
+    }
+
+    /// The status of each step's top-level instance, by the step's index.
+    fn top_level_statuses(&self) -> Vec<Option<StepStatus>> {
+        let mut status = vec![None; self.wf.steps.len()];
+        for inst in self.instances.values() {
+            if let (None, Some(i)) = (inst.rec.item_index, inst.step) {
+                status[i] = Some(inst.rec.status);
+            }
+        }
+        status
     }
 
     fn parent(&self, step_id: &str) -> Option<&Instance> {
@@ -640,12 +673,23 @@ impl<'a> Drive<'a> {
         let mut changed = false;
         // `wf` outlives `self`'s borrows, so steps can be read while `self` changes.
         let wf: &'a Workflow = self.wf;
-        for step in &wf.steps {
-            let Some(inst) = self.parent(&step.id) else {
-                continue;
-            };
-            if inst.rec.status != StepStatus::Pending {
-                continue;
+        // The top-level steps still pending, in file order. Found from the instances
+        // (a walk, no lookup) instead of looking every step of the file up by key on
+        // each pass: in a long chain most are done.
+        let mut status = self.top_level_statuses();
+        let pending: Vec<usize> = (0..status.len())
+            .filter(|&i| status[i] == Some(StepStatus::Pending))
+            .collect();
+        // Each step of the pass changes only its own instance (a `for_each` expansion
+        // reloads the rest as they were), so those found pending stay pending until
+        // their turn.
+        for (idx, step) in pending
+            .into_iter()
+            .filter_map(|i| Some((i, wf.steps.get(i)?)))
+        {
+            // A step marked earlier in this pass may be a need of this one.
+            if changed {
+                status = self.top_level_statuses();
             }
             let open = match self.phase_open(step.phase) {
                 None => continue,
@@ -665,17 +709,21 @@ impl<'a> Drive<'a> {
             let mut all_done = true;
             let mut failed_need = None;
             let mut skipped_need = None;
-            for need in &step.needs {
-                let Some(need_step) = self.step(need) else {
+            for &need_idx in &self.needs[idx] {
+                // A need still running or pending (most of them in a long chain) is
+                // all this step needs to know: looked up by index, not by name.
+                let Some(need_status) = status[need_idx] else {
                     continue;
                 };
-                let Some(ni) = self.parent(need) else {
-                    continue;
-                };
-                if !ni.rec.status.is_terminal() {
+                if !need_status.is_terminal() {
                     all_done = false;
                     break;
                 }
+                let need_step = &wf.steps[need_idx];
+                let need = &need_step.id;
+                let Some(ni) = self.parent(need) else {
+                    continue;
+                };
                 if !self.is_ok(need_step, ni.rec.status) {
                     let via_failure = ni.rec.status == StepStatus::Failed
                         || ni.rec.error_kind.as_deref() == Some("upstream_failed");
@@ -925,11 +973,7 @@ impl<'a> Drive<'a> {
             if !go || self.running.contains_key(&rec.step_key) {
                 continue;
             }
-            let Some((idx, step)) = self
-                .order
-                .get(&rec.step_id)
-                .and_then(|&i| Some((i, self.wf.steps.get(i)?)))
-            else {
+            let Some((idx, step)) = inst.step.and_then(|i| Some((i, self.wf.steps.get(i)?))) else {
                 continue;
             };
             match rec.item_index {

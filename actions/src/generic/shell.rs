@@ -10,9 +10,10 @@ mod direct;
 mod outputs;
 mod process;
 mod scratch;
+mod spawn;
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -222,50 +223,89 @@ async fn run_plan(
     scratch: &scratch::ScratchDir,
     ctx: &StepContext,
 ) -> Result<Outputs, StepError> {
-    if !plan.working_dir.is_dir() {
-        return Err(config_error(format!(
-            "`working_dir`: {} is not a directory",
-            plan.working_dir.display()
-        )));
-    }
     // Removed when the step ends, however it ends.
     let output_file = scratch
         .fresh_path("output")
         .map_err(|e| internal(format!("cannot make a directory for $MEDIC_OUTPUT: {e}")))?;
     let mut script_file = None;
-    let mut shell = tokio::process::Command::new(&plan.interpreter);
-    shell.args(&plan.interpreter_args);
+    let mut shell_args: Vec<&OsStr> = plan.interpreter_args.iter().map(OsStr::new).collect();
     match &plan.program {
         Program::Line(line) => {
-            shell.arg("-c").arg(line);
+            shell_args.push(OsStr::new("-c"));
+            shell_args.push(OsStr::new(line));
         }
         Program::Script(script) => {
             let file = scratch
                 .fresh_path("script")
                 .and_then(|file| std::fs::write(file.path(), script).map(|()| file))
                 .map_err(|e| internal(format!("cannot write the script: {e}")))?;
-            shell.arg(file.path());
             script_file = Some(file);
         }
     }
+    if let Some(file) = &script_file {
+        shell_args.push(file.path().as_os_str());
+    }
+    let attempt = ctx.attempt.to_string();
+    let env = environment(&plan, ctx, &attempt, output_file.path());
+    // Only awaited when the step goes through its interpreter.
+    let run_shell = async {
+        // The interpreter, found on the PATH the command sees as `execvp` would find
+        // it, so that it can be started by its path; else std's `Command` looks it up.
+        let interpreter_path = match command_path(&plan, ctx) {
+            Some(path) if !plan.interpreter.contains('/') => {
+                direct::find_on_path(&plan.interpreter, &path)
+            }
+            _ => None,
+        };
+        let shell = process::Spec {
+            program: interpreter_path
+                .as_deref()
+                .unwrap_or(Path::new(&plan.interpreter)),
+            arg0: OsStr::new(&plan.interpreter),
+            args: &shell_args,
+            env: &env,
+            cwd: &plan.working_dir,
+        };
+        match process::run(&shell, ctx).await {
+            // Not a binary and without `#!`: std's `Command` (`execvp`) runs it with
+            // `/bin/sh`, as it would have without the lookup above.
+            Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) && interpreter_path.is_some() => {
+                let by_name = process::Spec {
+                    program: Path::new(&plan.interpreter),
+                    ..shell
+                };
+                process::run(&by_name, ctx).await
+            }
+            other => other,
+        }
+    };
     let finished = match direct_command(&plan, ctx) {
-        Some(mut direct) => {
-            configure(&mut direct, &plan, ctx, output_file.path());
-            match process::run(direct, ctx).await {
+        Some(direct) => {
+            let args: Vec<&OsStr> = direct.args.iter().map(OsStr::new).collect();
+            let spec = process::Spec {
+                program: &direct.program,
+                arg0: OsStr::new(direct.arg0),
+                args: &args,
+                env: &env,
+                cwd: &plan.working_dir,
+            };
+            match process::run(&spec, ctx).await {
                 // Not a binary and without `#!`: a shell runs it as a script.
-                Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => {
-                    configure(&mut shell, &plan, ctx, output_file.path());
-                    process::run(shell, ctx).await
-                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => run_shell.await,
                 other => other,
             }
         }
-        None => {
-            configure(&mut shell, &plan, ctx, output_file.path());
-            process::run(shell, ctx).await
-        }
+        None => run_shell.await,
     };
-    drop(script_file);
+    // `script_file` is removed when this function returns, however it returns.
+    // A missing working directory fails the start (chdir); it is told apart from a
+    // missing program here rather than checked before every start.
+    if finished.is_err() && !plan.working_dir.is_dir() {
+        return Err(config_error(format!(
+            "`working_dir`: {} is not a directory",
+            plan.working_dir.display()
+        )));
+    }
     let finished = finished.map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => config_error(format!(
             "`shell`: the interpreter `{}` was not found",
@@ -355,9 +395,26 @@ fn read_output_file(path: &Path) -> Result<Outputs, String> {
     outputs::parse_output_file(&text)
 }
 
+/// A program run without a shell: its path, the name it was given as (`argv[0]`, as
+/// the shell passes it) and its arguments.
+struct Direct<'a> {
+    program: PathBuf,
+    arg0: &'a str,
+    args: Vec<&'a str>,
+}
+
+/// The `PATH` the command sees: the step's, the workflow's, or Medic's own.
+fn command_path(plan: &Plan, ctx: &StepContext) -> Option<OsString> {
+    plan.env
+        .get("PATH")
+        .or_else(|| ctx.env.get("PATH"))
+        .map(OsString::from)
+        .or_else(|| std::env::var_os("PATH"))
+}
+
 /// The program itself, without `sh -c`, when the step runs a plain command line with
 /// the default shell and the program is on the `PATH` the command would see.
-fn direct_command(plan: &Plan, ctx: &StepContext) -> Option<tokio::process::Command> {
+fn direct_command<'p>(plan: &'p Plan, ctx: &StepContext) -> Option<Direct<'p>> {
     let Program::Line(line) = &plan.program else {
         return None;
     };
@@ -365,35 +422,39 @@ fn direct_command(plan: &Plan, ctx: &StepContext) -> Option<tokio::process::Comm
         return None;
     }
     let words = direct::simple_command(line)?;
-    let path = plan
-        .env
-        .get("PATH")
-        .or_else(|| ctx.env.get("PATH"))
-        .map(OsString::from)
-        .or_else(|| std::env::var_os("PATH"))?;
+    let path = command_path(plan, ctx)?;
     let program = direct::find_on_path(words[0], &path)?;
-    let mut command = tokio::process::Command::new(program);
-    // The shell passes the name as typed in argv[0]; so do we.
-    command.arg0(words[0]).args(&words[1..]);
-    Some(command)
+    Some(Direct {
+        program,
+        arg0: words[0],
+        args: words[1..].to_vec(),
+    })
 }
 
-/// Where the command runs and what it sees, the same with or without a shell.
-fn configure(
-    command: &mut tokio::process::Command,
-    plan: &Plan,
-    ctx: &StepContext,
-    output_file: &Path,
-) {
-    command
-        .current_dir(&plan.working_dir)
-        .envs(&ctx.env)
-        .envs(&plan.env)
-        .env("MEDIC_RUN_ID", &ctx.run_id)
-        .env("MEDIC_STEP_ID", &ctx.step_id)
-        .env("MEDIC_ATTEMPT", ctx.attempt.to_string())
-        .env("MEDIC_IDEMPOTENCY_KEY", &ctx.idempotency_key)
-        .env("MEDIC_OUTPUT", output_file);
+/// What the command sees over Medic's environment, the same with or without a shell:
+/// the workflow's and step's `env`, the action's own `env`, then Medic's variables
+/// (later entries win).
+fn environment<'a>(
+    plan: &'a Plan,
+    ctx: &'a StepContext,
+    attempt: &'a str,
+    output_file: &'a Path,
+) -> Vec<(&'a OsStr, &'a OsStr)> {
+    let mut env: Vec<(&OsStr, &OsStr)> = Vec::with_capacity(ctx.env.len() + plan.env.len() + 5);
+    for (name, value) in ctx.env.iter().chain(&plan.env) {
+        env.push((OsStr::new(name), OsStr::new(value)));
+    }
+    env.extend([
+        (OsStr::new("MEDIC_RUN_ID"), OsStr::new(&ctx.run_id)),
+        (OsStr::new("MEDIC_STEP_ID"), OsStr::new(&ctx.step_id)),
+        (OsStr::new("MEDIC_ATTEMPT"), OsStr::new(attempt)),
+        (
+            OsStr::new("MEDIC_IDEMPOTENCY_KEY"),
+            OsStr::new(&ctx.idempotency_key),
+        ),
+        (OsStr::new("MEDIC_OUTPUT"), output_file.as_os_str()),
+    ]);
+    env
 }
 
 fn signal_name(signal: i32) -> &'static str {

@@ -8,7 +8,7 @@
 //! text: SQLite reads `$1`…`$n` as parameters numbered by first appearance, which a
 //! test checks matches their numbers.
 
-use rusqlite::Transaction;
+use rusqlite::Connection;
 use serde_json::Value;
 
 use super::{NewRun, NewStepRun, Pool, Result, RunStatus, StepStatus, Store, json_text, to_millis};
@@ -32,7 +32,7 @@ const SET_RUN_STATUS: &str = "UPDATE runs SET status = $1, error = $2, updated_a
 
 /// An event row on the writer connection ([`super::insert_event`] is the pool's).
 fn insert_event_on_writer(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     run_id: &str,
     kind: &str,
     data: &str,

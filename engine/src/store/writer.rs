@@ -26,7 +26,7 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::{Result, StoreError};
 
@@ -67,7 +67,7 @@ impl SqliteWriter {
     pub(super) async fn transaction<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: Fn(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+        F: Fn(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let value = match self.try_in_place(&work) {
             Some(done) => done?,
@@ -85,7 +85,7 @@ impl SqliteWriter {
     async fn in_blocking_pool<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: Fn(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+        F: Fn(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let (conn, wait) = (Arc::clone(&self.conn), self.busy_timeout);
         let waited = tokio::task::spawn_blocking(move || {
@@ -105,7 +105,7 @@ impl SqliteWriter {
     /// another task using the connection, or for another connection's write lock.
     fn try_in_place<T>(
         &self,
-        work: &impl Fn(&Transaction<'_>) -> rusqlite::Result<T>,
+        work: &impl Fn(&Connection) -> rusqlite::Result<T>,
     ) -> Option<rusqlite::Result<T>> {
         let mut conn = match self.conn.try_lock() {
             Ok(conn) => conn,
@@ -140,19 +140,36 @@ fn checkpoint_thread(path: &Path, flags: OpenFlags) -> Result<SyncSender<()>> {
     Ok(wake)
 }
 
-/// One transaction on `conn`, waiting at most `wait` for another writer's lock. A
-/// panic in `work` unwinds through the transaction's drop, which rolls it back: the
+/// One `BEGIN IMMEDIATE` transaction on `conn`, waiting at most `wait` for another
+/// writer's lock. `BEGIN IMMEDIATE` and `COMMIT` are cached statements: rusqlite's
+/// `Transaction` parses both again on every write. If `work` or the commit fails, or a
+/// panic in `work` unwinds, the transaction is rolled back on the way out: the
 /// connection is sound even when its mutex is poisoned.
 fn commit<T>(
     conn: &mut MutexGuard<'_, Connection>,
     wait: Duration,
-    work: &impl Fn(&Transaction<'_>) -> rusqlite::Result<T>,
+    work: &impl Fn(&Connection) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
+    let conn: &Connection = conn;
     conn.busy_timeout(wait)?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let value = work(&tx)?;
-    tx.commit()?;
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let open = RollbackUnlessDone(conn);
+    let value = work(conn)?;
+    conn.prepare_cached("COMMIT")?.execute([])?;
+    drop(open);
     Ok(value)
+}
+
+/// Rolls back the open transaction of its connection when dropped, unless the
+/// connection is already out of it (committed, or rolled back by SQLite itself).
+struct RollbackUnlessDone<'c>(&'c Connection);
+
+impl Drop for RollbackUnlessDone<'_> {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() {
+            let _ = self.0.execute_batch("ROLLBACK");
+        }
+    }
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -162,6 +179,7 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::TransactionBehavior;
 
     /// A database in WAL mode, as the pool leaves it, with one table `t (column)`;
     /// the folder lives as long as the first value.

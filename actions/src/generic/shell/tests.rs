@@ -579,3 +579,54 @@ async fn a_program_missing_from_path_fails_as_the_shell_says() {
         err.outputs["stderr"]
     );
 }
+
+#[tokio::test]
+async fn a_command_started_by_its_path_sees_medics_environment_with_the_steps_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    // `env` runs directly (plain words, found on PATH): the environment is built by the
+    // spawn, not by std's `Command`.
+    let config: ShellConfig =
+        serde_json::from_value(json!({"run": "env", "env": {"HOME": "/step-home"}})).unwrap();
+    assert!(direct_command(&config.plan(&ctx).unwrap(), &ctx).is_some());
+    let outputs =
+        succeeded(run_in(&ctx, json!({"run": "env", "env": {"HOME": "/step-home"}})).await);
+    let stdout = outputs["stdout"].as_str().unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    // Medic's own variables are passed on (PATH is one it always has here)…
+    let path = std::env::var("PATH").unwrap();
+    assert!(lines.contains(&format!("PATH={path}").as_str()), "{stdout}");
+    // …except those the step sets, each once, with the step's value.
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("HOME=")).count(),
+        1,
+        "{stdout}"
+    );
+    assert!(lines.contains(&"HOME=/step-home"), "{stdout}");
+    assert!(lines.contains(&"MEDIC_STEP_ID=step-1"), "{stdout}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("MEDIC_OUTPUT="))
+            .count(),
+        1,
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn a_command_starts_with_no_signal_blocked_and_sigpipe_at_its_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let outputs = succeeded(run_in(&ctx, json!({"run": "cat /proc/self/status"})).await);
+    let status = outputs["stdout"].as_str().unwrap();
+    let mask = |name: &str| {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {status}"));
+        u64::from_str_radix(line[name.len()..].trim(), 16).unwrap()
+    };
+    assert_eq!(mask("SigBlk:"), 0, "{status}");
+    assert_eq!(mask("SigIgn:") & (1 << (libc::SIGPIPE - 1)), 0, "{status}");
+}
