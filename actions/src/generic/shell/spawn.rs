@@ -67,10 +67,10 @@ pub(super) fn spawn(spec: &Spec<'_>) -> io::Result<(libc::pid_t, OwnedFd, OwnedF
             let bytes = CStr::from_ptr(*entry).to_bytes();
             // As std reads the environment: the name ends at the first `=` after its
             // first byte; an entry without one is not passed on.
-            if let Some(eq) = bytes.iter().skip(1).position(|&b| b == b'=') {
-                if !names.contains(&&bytes[..eq + 1]) {
-                    envp.push(*entry);
-                }
+            if let Some(eq) = bytes.iter().skip(1).position(|&b| b == b'=')
+                && !names.contains(&&bytes[..eq + 1])
+            {
+                envp.push(*entry);
             }
             entry = entry.add(1);
         }
