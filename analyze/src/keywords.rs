@@ -236,10 +236,7 @@ pub(crate) struct KeywordDfa {
 /// mispredicted branch and a record to check. An exact search finds them
 /// instead: as spelt they are rare, and it skips from one to the next.
 struct ExactWords {
-    /// Finds the leftmost place where one of the words starts (SIMD, where
-    /// the CPU has it: Teddy); `None` elsewhere, and `any` finds them.
-    packed: Option<aho_corasick::packed::Searcher>,
-    any: aho_corasick::AhoCorasick,
+    starts: Starts,
     words: Vec<Box<[u8]>>,
     /// The state recorded for each word: one past the walk's match states,
     /// whose outputs are that one word.
@@ -252,26 +249,51 @@ impl ExactWords {
         !word.any_case && word.bytes.len() <= 2 && word.bytes.iter().any(u8::is_ascii_uppercase)
     }
 
-    /// Calls `found(end, state)` for each occurrence in `text`, in order of end.
+    /// Calls `found(end, state)` for each occurrence in `text`, in order of
+    /// start.
     fn find(&self, text: &[u8], mut found: impl FnMut(usize, u32)) {
-        let Some(packed) = &self.packed else {
-            for m in self.any.find_overlapping_iter(text) {
-                found(m.end(), self.states[m.pattern().as_usize()]);
-            }
-            return;
-        };
-        // The packed search does not overlap matches: each time, every word
-        // is compared where the leftmost starts, and the search goes on from
-        // the next byte.
+        // A leftmost search does not overlap matches: each time, every word is
+        // compared where the leftmost starts, and the search goes on from the
+        // next byte.
         let mut at = 0;
-        while let Some(m) = packed.find_in(text, aho_corasick::Span::from(at..text.len())) {
-            let start = m.start();
+        while let Some(start) = self.starts.leftmost(text, at) {
             for (word, &state) in self.words.iter().zip(&self.states) {
                 if text[start..].starts_with(word) {
                     found(start + word.len(), state);
                 }
             }
             at = start + 1;
+        }
+    }
+}
+
+/// Finds where one of a few words starts, leftmost from a given byte.
+enum Starts {
+    /// SIMD (Teddy), where the CPU has it.
+    Packed(aho_corasick::packed::Searcher),
+    Automaton(aho_corasick::AhoCorasick),
+}
+
+impl Starts {
+    fn new(words: &[Box<[u8]>]) -> Starts {
+        match aho_corasick::packed::Searcher::new(words) {
+            Some(packed) => Starts::Packed(packed),
+            None => Starts::Automaton(
+                aho_corasick::AhoCorasick::builder()
+                    .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+                    .build(words)
+                    .expect("a few short words"),
+            ),
+        }
+    }
+
+    fn leftmost(&self, text: &[u8], at: usize) -> Option<usize> {
+        let span = aho_corasick::Span::from(at..text.len());
+        match self {
+            Starts::Packed(packed) => packed.find_in(text, span).map(|m| m.start()),
+            Starts::Automaton(automaton) => automaton
+                .find(aho_corasick::Input::new(text).span(span))
+                .map(|m| m.start()),
         }
     }
 }
@@ -416,14 +438,13 @@ impl KeywordDfa {
                 outputs.push(i as u32);
                 output_ranges.push((start, outputs.len() as u32));
             }
-            let words = exact_words.iter().map(|&i| given[i].bytes);
+            let words: Vec<Box<[u8]>> = exact_words
+                .iter()
+                .map(|&i| Box::from(given[i].bytes))
+                .collect();
             ExactWords {
-                packed: aho_corasick::packed::Searcher::new(words.clone()),
-                any: aho_corasick::AhoCorasick::builder()
-                    .match_kind(aho_corasick::MatchKind::Standard)
-                    .build(words.clone())
-                    .expect("a few short words"),
-                words: words.map(Box::from).collect(),
+                starts: Starts::new(&words),
+                words,
                 states,
             }
         });
@@ -578,6 +599,8 @@ impl KeywordDfa {
         self.walk_pieces(block, walked);
         if let Some(exact) = &self.exact {
             exact.find(block, |end, state| walked.exact.push((end as u32, state)));
+            // In order of start, two words' ends may come out of order.
+            walked.exact.sort_by_key(|&(end, _)| end);
             walked.merge_exact();
         }
     }
@@ -836,6 +859,33 @@ mod tests {
     /// line, what a walk of that text alone reports: blocks short and long,
     /// words in any case or as spelt, at word boundaries or not, longer than
     /// the walked prefix, across lines and across the ends of a part.
+    /// The exact words' search finds the same starts with SIMD and without.
+    #[test]
+    fn exact_starts_are_the_same_either_way() {
+        let words: Vec<Box<[u8]>> = [&b"SK"[..], b"Ap", b"T"].map(Box::from).to_vec();
+        let Starts::Packed(packed) = Starts::new(&words) else {
+            return; // No SIMD here: only the automaton runs anyway.
+        };
+        let automaton = Starts::Automaton(
+            aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+                .build(&words)
+                .unwrap(),
+        );
+        let packed = Starts::Packed(packed);
+        let pieces = ["SK", "sk", "Ap", "AP", "T", "t", " ", "xyz", "ST"];
+        for line in crate::random_lines::random_lines(&pieces, 2000, 40, 0x2545_f491) {
+            let text = line.as_bytes();
+            for at in 0..=text.len() {
+                assert_eq!(
+                    packed.leftmost(text, at),
+                    automaton.leftmost(text, at),
+                    "{line:?} from {at}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn block_walks_find_what_line_walks_find() {
         let words = [
