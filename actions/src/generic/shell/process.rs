@@ -66,10 +66,7 @@ pub(super) async fn run(spec: &Spec<'_>, ctx: &StepContext) -> io::Result<Finish
     let mut err = Capture::new();
     let status = {
         let readers = async {
-            tokio::join!(
-                pump(Some(stdout), &mut out, ctx),
-                pump(Some(stderr), &mut err, ctx)
-            );
+            tokio::join!(pump(stdout, &mut out, ctx), pump(stderr, &mut err, ctx));
         };
         tokio::pin!(readers);
         let (status, drained) = tokio::select! {
@@ -242,10 +239,21 @@ fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
 
 /// Reap `pid` if it has exited.
 fn try_reap(pid: libc::pid_t) -> io::Result<Option<ExitStatus>> {
+    waitpid(pid, libc::WNOHANG)
+}
+
+/// Wait for `pid` to exit and reap it.
+fn reap(pid: libc::pid_t) -> io::Result<ExitStatus> {
+    waitpid(pid, 0)?.ok_or_else(|| io::Error::other("waitpid returned without a child"))
+}
+
+/// `waitpid` with `flags`, again when interrupted; `None` when `WNOHANG` found the
+/// child still running.
+fn waitpid(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Option<ExitStatus>> {
     let mut status = 0;
     loop {
         // SAFETY: waitpid writes the status into the int it is given.
-        match unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } {
+        match unsafe { libc::waitpid(pid, &mut status, flags) } {
             0 => return Ok(None),
             -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
             -1 => return Err(io::Error::last_os_error()),
@@ -265,19 +273,6 @@ fn wait_exited(pid: libc::pid_t) -> io::Result<()> {
             -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
             -1 => return Err(io::Error::last_os_error()),
             _ => return Ok(()),
-        }
-    }
-}
-
-/// Wait for `pid` to exit and reap it.
-fn reap(pid: libc::pid_t) -> io::Result<ExitStatus> {
-    let mut status = 0;
-    loop {
-        // SAFETY: waitpid writes the status into the int it is given.
-        match unsafe { libc::waitpid(pid, &mut status, 0) } {
-            -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
-            -1 => return Err(io::Error::last_os_error()),
-            _ => return Ok(ExitStatus::from_raw(status)),
         }
     }
 }
@@ -366,8 +361,7 @@ impl Capture {
 }
 
 /// Read `reader` to its end into `capture`.
-async fn pump(reader: Option<impl AsyncRead + Unpin>, capture: &mut Capture, ctx: &StepContext) {
-    let Some(mut reader) = reader else { return };
+async fn pump(mut reader: impl AsyncRead + Unpin, capture: &mut Capture, ctx: &StepContext) {
     // Read into spare capacity: a zeroed buffer cost a 16 KiB memset per stream and
     // step, for commands that mostly print little or nothing. The buffer comes from a
     // pool: two 16 KiB blocks allocated and freed next to the heap's top each step made
