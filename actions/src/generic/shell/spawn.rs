@@ -84,10 +84,13 @@ pub(super) fn spawn(spec: &Spec<'_>) -> io::Result<(libc::pid_t, OwnedFd, OwnedF
 
     let mut pid: libc::pid_t = 0;
     // SAFETY: the attributes and file actions are initialised before use and destroyed
-    // by their guards; every pointer handed to posix_spawn outlives the call (the
+    // by their guards, each given its own init/destroy pair; every pointer handed to posix_spawn outlives the call (the
     // strings are owned above, `environ`'s entries live as long as the process).
     unsafe {
-        let mut actions = FileActions::new()?;
+        let mut actions = Initialised::new(
+            libc::posix_spawn_file_actions_init,
+            libc::posix_spawn_file_actions_destroy,
+        )?;
         let fa = actions.ptr();
         check(libc::posix_spawn_file_actions_adddup2(
             fa,
@@ -106,7 +109,8 @@ pub(super) fn spawn(spec: &Spec<'_>) -> io::Result<(libc::pid_t, OwnedFd, OwnedF
         ))?;
         check(libc::posix_spawn_file_actions_addchdir_np(fa, cwd.as_ptr()))?;
 
-        let mut attrs = Attrs::new()?;
+        let mut attrs =
+            Initialised::new(libc::posix_spawnattr_init, libc::posix_spawnattr_destroy)?;
         let at = attrs.ptr();
         let mut signals = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
         libc::sigemptyset(signals.as_mut_ptr());
@@ -217,55 +221,39 @@ fn dev_null() -> io::Result<&'static OwnedFd> {
     Ok(NULL.get_or_init(|| file.into()))
 }
 
+/// A libc object that must be initialised before use and destroyed after
+/// (`posix_spawn_file_actions_t`, `posix_spawnattr_t`), kept at one address.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-struct FileActions(Box<libc::posix_spawn_file_actions_t>);
+struct Initialised<T> {
+    value: Box<T>,
+    destroy: unsafe extern "C" fn(*mut T) -> libc::c_int,
+}
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-impl FileActions {
-    fn new() -> io::Result<Self> {
-        // SAFETY: an all-zero struct is a valid place for init to write into.
-        let mut actions: Box<libc::posix_spawn_file_actions_t> =
-            Box::new(unsafe { std::mem::zeroed() });
-        // SAFETY: init on owned memory.
-        check(unsafe { libc::posix_spawn_file_actions_init(&mut *actions) })?;
-        Ok(FileActions(actions))
+impl<T> Initialised<T> {
+    /// # Safety
+    /// `init` and `destroy` must be the pair of functions for `T`, and an all-zero `T`
+    /// a valid place for `init` to write into.
+    unsafe fn new(
+        init: unsafe extern "C" fn(*mut T) -> libc::c_int,
+        destroy: unsafe extern "C" fn(*mut T) -> libc::c_int,
+    ) -> io::Result<Self> {
+        // SAFETY: upheld by the caller.
+        let mut value: Box<T> = Box::new(unsafe { std::mem::zeroed() });
+        // SAFETY: init on owned memory, as the caller promises it may.
+        check(unsafe { init(&mut *value) })?;
+        Ok(Initialised { value, destroy })
     }
 
-    fn ptr(&mut self) -> *mut libc::posix_spawn_file_actions_t {
-        &mut *self.0
+    fn ptr(&mut self) -> *mut T {
+        &mut *self.value
     }
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-impl Drop for FileActions {
+impl<T> Drop for Initialised<T> {
     fn drop(&mut self) {
-        // SAFETY: initialised in `new`.
-        unsafe { libc::posix_spawn_file_actions_destroy(&mut *self.0) };
-    }
-}
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-struct Attrs(Box<libc::posix_spawnattr_t>);
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-impl Attrs {
-    fn new() -> io::Result<Self> {
-        // SAFETY: an all-zero struct is a valid place for init to write into.
-        let mut attrs: Box<libc::posix_spawnattr_t> = Box::new(unsafe { std::mem::zeroed() });
-        // SAFETY: init on owned memory.
-        check(unsafe { libc::posix_spawnattr_init(&mut *attrs) })?;
-        Ok(Attrs(attrs))
-    }
-
-    fn ptr(&mut self) -> *mut libc::posix_spawnattr_t {
-        &mut *self.0
-    }
-}
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-impl Drop for Attrs {
-    fn drop(&mut self) {
-        // SAFETY: initialised in `new`.
-        unsafe { libc::posix_spawnattr_destroy(&mut *self.0) };
+        // SAFETY: initialised in `new`, destroyed once.
+        unsafe { (self.destroy)(&mut *self.value) };
     }
 }
