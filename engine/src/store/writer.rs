@@ -19,6 +19,17 @@
 //! 80 steps or so, on the step path. This connection leaves checkpoints to a thread of
 //! its own, told every [`COMMITS_PER_CHECKPOINT`] commits, which copies what it can
 //! without waiting for anyone (`PASSIVE`) while steps go on.
+//!
+//! With `PASSIVE` checkpoints alone the WAL never started over while the store's pool
+//! was open: every page had been copied, yet this connection went on appending, so the
+//! log grew by every page ever written (42 MB after 1,000 shell steps, without bound in
+//! a long-lived `medic serve`), and every commit paid for new pages of file and page
+//! cache. When the copy caught up with the log, the thread now follows it with a
+//! `RESTART` checkpoint, which finds nothing left to copy, holds the write lock only to
+//! check that no reader still uses the log, and so lets the next commit write from the
+//! start of the file again. It waits for no one: a reader or a writer in the way leaves
+//! the restart to the next round. A log that grew large anyway (a long read holding it)
+//! is cut back to [`WAL_SIZE_LIMIT`] when it restarts.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -33,6 +44,9 @@ use super::{Result, StoreError};
 /// Commits between two checkpoints: at about a dozen WAL pages a step, under the
 /// 1,000 pages at which the pool's connections would checkpoint themselves.
 const COMMITS_PER_CHECKPOINT: u32 = 64;
+/// The size a WAL file is cut back to when it restarts (`journal_size_limit`): about
+/// ten rounds of [`COMMITS_PER_CHECKPOINT`] commits.
+const WAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
 
 /// The SQLite connection for the per-step writes.
 pub(super) struct SqliteWriter {
@@ -54,6 +68,7 @@ impl SqliteWriter {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
         Ok(SqliteWriter {
             conn: Arc::new(Mutex::new(conn)),
             busy_timeout,
@@ -123,6 +138,9 @@ impl SqliteWriter {
 /// connection of its own, until the returned sender is dropped.
 fn checkpoint_thread(path: &Path, flags: OpenFlags) -> Result<SyncSender<()>> {
     let conn = Connection::open_with_flags(path, flags)?;
+    // rusqlite waits up to 5 s for a lock by default; a `RESTART` holding the write
+    // lock while it waited for a reader would stall every step that long.
+    conn.busy_timeout(Duration::ZERO)?;
     let (wake, woken) = sync_channel::<()>(1);
     std::thread::Builder::new()
         .name("medic-checkpoint".into())
@@ -130,14 +148,45 @@ fn checkpoint_thread(path: &Path, flags: OpenFlags) -> Result<SyncSender<()>> {
             for () in woken {
                 // A checkpoint that fails or stops short leaves the WAL longer until
                 // the next one; nothing is lost.
-                let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                if let Err(e) = done {
-                    tracing::debug!(error = %e, "WAL checkpoint failed");
+                match checkpoint(&conn, "PASSIVE") {
+                    Ok(Checkpoint {
+                        busy: false,
+                        log,
+                        copied,
+                    }) if log == copied => {
+                        if let Err(e) = checkpoint(&conn, "RESTART") {
+                            tracing::debug!(error = %e, "WAL restart failed");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "WAL checkpoint failed"),
                 }
             }
         })
         .map_err(|e| StoreError::Stopped(format!("cannot start the checkpoint thread: {e}")))?;
     Ok(wake)
+}
+
+/// What `PRAGMA wal_checkpoint` reports.
+struct Checkpoint {
+    /// Another connection was in the way (a `RESTART` could not take its locks).
+    busy: bool,
+    /// Frames in the log.
+    log: i64,
+    /// Frames of the log now in the database file.
+    copied: i64,
+}
+
+/// Run a checkpoint of `mode` on `conn`, a connection without a busy timeout: it waits
+/// for no lock.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<Checkpoint> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+        Ok(Checkpoint {
+            busy: row.get::<_, i64>(0)? != 0,
+            log: row.get(1)?,
+            copied: row.get(2)?,
+        })
+    })
 }
 
 /// One `BEGIN IMMEDIATE` transaction on `conn`, waiting at most `wait` for another
