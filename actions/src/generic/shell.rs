@@ -6,6 +6,8 @@
 //! with secrets masked; a step declares outputs through `$MEDIC_OUTPUT` or a JSON
 //! object on its last line of stdout.
 
+#[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
+mod clone;
 mod direct;
 mod outputs;
 mod process;

@@ -25,6 +25,8 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncReadExt, Interest};
 use tokio::net::unix::pipe;
 
+use super::spawn::Started;
+
 /// Bytes of stdout and of stderr kept for the step's outputs.
 pub(super) const TAIL_BYTES: usize = 64 * 1024;
 /// Bytes of each stream sent to the run's log; past this only the tails keep output.
@@ -113,7 +115,12 @@ struct ProcessGroup {
 impl ProcessGroup {
     /// Start `spec`; returns the group and the read ends of stdout and stderr.
     fn spawn(spec: &Spec<'_>) -> io::Result<(Self, pipe::Receiver, pipe::Receiver)> {
-        let (pid, stdout, stderr) = if spec.program.is_absolute() {
+        let Started {
+            pid,
+            pidfd,
+            stdout,
+            stderr,
+        } = if spec.program.is_absolute() {
             super::spawn::spawn(spec)?
         } else {
             spawn_with_std(spec)?
@@ -125,7 +132,7 @@ impl ProcessGroup {
             reaped: false,
             cleaned: false,
         };
-        if let Some(pidfd) = pidfd_open(pid) {
+        if let Some(pidfd) = pidfd.or_else(|| pidfd_open(pid)) {
             // SAFETY: an `OwnedFd` keeps its descriptor open, unchanged, until dropped.
             let registered = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) };
             group.exit = Exit::Pidfd(registered.map_err(io::Error::from)?);
@@ -198,7 +205,7 @@ impl Drop for ProcessGroup {
 }
 
 /// `spec` started by std's `Command`, which looks a bare program name up on `PATH`.
-pub(super) fn spawn_with_std(spec: &Spec<'_>) -> io::Result<(libc::pid_t, OwnedFd, OwnedFd)> {
+pub(super) fn spawn_with_std(spec: &Spec<'_>) -> io::Result<Started> {
     let mut command = std::process::Command::new(spec.program);
     command
         .arg0(spec.arg0)
@@ -215,7 +222,12 @@ pub(super) fn spawn_with_std(spec: &Spec<'_>) -> io::Result<(libc::pid_t, OwnedF
         return Err(io::Error::other("the child's pipes are missing"));
     };
     // Dropping std's `Child` neither waits nor kills: the group takes over.
-    Ok((pid, stdout.into(), stderr.into()))
+    Ok(Started {
+        pid,
+        pidfd: None,
+        stdout: stdout.into(),
+        stderr: stderr.into(),
+    })
 }
 
 /// The read end of a pipe, non-blocking and registered with the runtime.

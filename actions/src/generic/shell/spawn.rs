@@ -18,15 +18,24 @@ use std::os::fd::OwnedFd;
 
 use super::process::Spec;
 
-/// Start `spec`; returns the child's pid and the read ends of its stdout and stderr.
+/// A started child: its pid, its pidfd when the start made one, and the read ends of
+/// its stdout and stderr.
+pub(super) struct Started {
+    pub pid: libc::pid_t,
+    pub pidfd: Option<OwnedFd>,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// Start `spec`.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub(super) fn spawn(spec: &Spec<'_>) -> io::Result<(libc::pid_t, OwnedFd, OwnedFd)> {
+pub(super) fn spawn(spec: &Spec<'_>) -> io::Result<Started> {
     super::process::spawn_with_std(spec)
 }
 
-/// Start `spec`; returns the child's pid and the read ends of its stdout and stderr.
+/// Start `spec`: by `clone3` where it can be used (see `clone`), else by `posix_spawn`.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub(super) fn spawn(spec: &Spec<'_>) -> io::Result<(libc::pid_t, OwnedFd, OwnedFd)> {
+pub(super) fn spawn(spec: &Spec<'_>) -> io::Result<Started> {
     use std::ffi::{CStr, CString, c_char};
     use std::os::fd::AsRawFd;
     use std::os::unix::ffi::OsStrExt;
@@ -82,6 +91,28 @@ pub(super) fn spawn(spec: &Spec<'_>) -> io::Result<(libc::pid_t, OwnedFd, OwnedF
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
 
+    #[cfg(target_arch = "x86_64")]
+    {
+        let child = super::clone::Child {
+            program: program.as_ptr(),
+            argv: argv.as_ptr(),
+            envp: envp.as_ptr(),
+            cwd: cwd.as_ptr(),
+            stdio: [null.as_raw_fd(), stdout_w.as_raw_fd(), stderr_w.as_raw_fd()],
+        };
+        if let Some(started) = super::clone::spawn(&child) {
+            let (pid, pidfd) = started?;
+            // The write ends belong to the child now.
+            drop((stdout_w, stderr_w));
+            return Ok(Started {
+                pid,
+                pidfd: Some(pidfd),
+                stdout: stdout_r,
+                stderr: stderr_r,
+            });
+        }
+    }
+
     let mut pid: libc::pid_t = 0;
     // SAFETY: the attributes and file actions are initialised before use and destroyed
     // by their guards, each given its own init/destroy pair; every pointer handed to posix_spawn outlives the call (the
@@ -133,7 +164,12 @@ pub(super) fn spawn(spec: &Spec<'_>) -> io::Result<(libc::pid_t, OwnedFd, OwnedF
     }
     // The write ends belong to the child now.
     drop((stdout_w, stderr_w));
-    Ok((pid, stdout_r, stderr_r))
+    Ok(Started {
+        pid,
+        pidfd: None,
+        stdout: stdout_r,
+        stderr: stderr_r,
+    })
 }
 
 /// The signals the child sets to their default disposition before exec: every signal

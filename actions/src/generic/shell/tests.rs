@@ -630,3 +630,45 @@ async fn a_command_starts_with_no_signal_blocked_and_sigpipe_at_its_default() {
     assert_eq!(mask("SigBlk:"), 0, "{status}");
     assert_eq!(mask("SigIgn:") & (1 << (libc::SIGPIPE - 1)), 0, "{status}");
 }
+
+/// Where `clone3` is refused (an older kernel, a seccomp filter), children start by
+/// `posix_spawn`: the same child, seen from inside.
+#[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
+#[tokio::test]
+async fn the_posix_spawn_fallback_starts_the_same_child() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let ctx = test_context(&[], dir.path());
+    let started = |with: Value| {
+        let ctx = &ctx;
+        async move {
+            // A current-thread runtime: the child is started on this thread.
+            super::clone::OFF_ON_THIS_THREAD.with(|off| off.set(true));
+            let result = run_in(ctx, with).await;
+            super::clone::OFF_ON_THIS_THREAD.with(|off| off.set(false));
+            result
+        }
+    };
+    let status = succeeded(started(json!({"run": "cat /proc/self/status"})).await);
+    let status = status["stdout"].as_str().unwrap().to_string();
+    let mask = |name: &str| {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        u64::from_str_radix(line[name.len()..].trim(), 16).unwrap()
+    };
+    assert_eq!(mask("SigBlk:"), 0, "{status}");
+    assert_eq!(mask("SigIgn:") & (1 << (libc::SIGPIPE - 1)), 0, "{status}");
+    let pwd = succeeded(started(json!({"run": "/bin/pwd", "working_dir": "sub"})).await);
+    assert!(
+        pwd["stdout"].as_str().unwrap().trim_end().ends_with("/sub"),
+        "{pwd:?}"
+    );
+    let env = succeeded(started(json!({"run": "env", "env": {"GREETING": "hello"}})).await);
+    let env = env["stdout"].as_str().unwrap();
+    assert!(env.lines().any(|l| l == "GREETING=hello"), "{env}");
+    assert!(
+        env.lines().any(|l| l.starts_with("MEDIC_STEP_ID=")),
+        "{env}"
+    );
+    let missing = started(json!({"run": "/nonexistent/program"})).await;
+    assert!(missing.is_err(), "{missing:?}");
+}
