@@ -510,3 +510,76 @@ async fn the_sqlite_log_stays_bounded_over_a_long_chain() {
         "the log grew to {wal} bytes over {steps} steps"
     );
 }
+
+/// The `attempts` rows of `sqlite_sequence` in the SQLite database at `path`: none,
+/// since `attempts.id` is a plain rowid (no AUTOINCREMENT and its extra page per insert).
+fn attempts_sequences(path: &std::path::Path) -> i64 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM sqlite_sequence WHERE name = 'attempts'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// Writing attempts on SQLite leaves `sqlite_sequence` alone, and the attempts written
+/// before the store is opened again keep their ids, with new ones after them.
+#[tokio::test]
+async fn sqlite_attempt_ids_are_rowids_that_survive_reopening() {
+    let (store, dir) = common::sqlite_store().await;
+    let path = dir.path().join("medic.db");
+    let id = created(&store, &["a", "b", "c"]).await;
+    let a = store.start_attempt(&start_of(&id, "a")).await.unwrap();
+    let b = store
+        .finish_and_start(
+            &[end_of(a, &id, "a", StepStatus::Succeeded)],
+            &start_of(&id, "b"),
+        )
+        .await
+        .unwrap();
+    assert!(a < b, "{a} {b}");
+    // The events table still uses it: the sequence table exists, without `attempts`.
+    assert_eq!(attempts_sequences(&path), 0);
+    let before = store.attempts(&id).await.unwrap();
+    drop(store);
+
+    let store = Store::connect(path.to_str().unwrap()).await.unwrap();
+    let after = store.attempts(&id).await.unwrap();
+    let ids = |rows: &[AttemptRecord]| {
+        rows.iter()
+            .map(|r| (r.id, r.step_key.clone(), r.status.clone(), r.logs.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&after), ids(&before));
+    assert_eq!(
+        after.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [a, b],
+        "{after:?}"
+    );
+    let c = store
+        .finish_and_start(
+            &[end_of(b, &id, "b", StepStatus::Succeeded)],
+            &start_of(&id, "c"),
+        )
+        .await
+        .unwrap();
+    assert!(c > b, "{b} {c}");
+    let statuses: Vec<_> = store
+        .attempts(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, r.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (a, "succeeded".into()),
+            (b, "succeeded".into()),
+            (c, "running".into())
+        ]
+    );
+    assert_eq!(attempts_sequences(&path), 0);
+}

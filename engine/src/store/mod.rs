@@ -169,7 +169,8 @@ pub enum Backend {
 }
 
 fn migrations(backend: Backend) -> Migrator {
-    // Each backend has its own set, in the same order with the same versions.
+    // Each backend has its own set, in the same order with the same versions, then the
+    // ones only one backend needs.
     macro_rules! set {
         ($dir:literal) => {
             [
@@ -203,14 +204,23 @@ fn migrations(backend: Backend) -> Migrator {
             ]
         };
     }
-    let set = match backend {
-        Backend::Sqlite => set!("sqlite"),
-        Backend::Postgres => set!("postgres"),
+    let set: Vec<(i64, &'static str, &'static str)> = match backend {
+        Backend::Sqlite => {
+            let mut set = set!("sqlite").to_vec();
+            // `attempts.id` without AUTOINCREMENT: one WAL page less per step's commit.
+            set.push((
+                20261127000004,
+                "attempts_rowid",
+                include_str!("../../migrations/sqlite/20261127000004_attempts_rowid.sql"),
+            ));
+            set
+        }
+        Backend::Postgres => set!("postgres").to_vec(),
     };
     use sqlx::SqlSafeStr;
     Migrator::with_migrations(
         set.into_iter()
-            .map(|(version, name, sql): (i64, &'static str, &'static str)| {
+            .map(|(version, name, sql)| {
                 Migration::new(
                     version,
                     name.into(),
@@ -764,5 +774,117 @@ row_mapper! {
         created_at: from_millis(r.try_get("created_at")?),
         decided_at: r.try_get::<Option<i64>, _>("decided_at")?.map(from_millis),
     })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Migration 20261127000004 on a SQLite database written before it: the attempts
+    /// keep their rows and ids, `attempts` leaves `sqlite_sequence`, and new ids follow
+    /// the largest old one.
+    #[tokio::test]
+    async fn attempts_lose_autoincrement_and_keep_their_rows() {
+        const ROWID: i64 = 20261127000004;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        // The schema as it was before the migration, with attempts in it.
+        let opts = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = SqlitePool::connect_with(opts).await.unwrap();
+        let mut old = migrations(Backend::Sqlite);
+        let before: Vec<Migration> = old
+            .migrations
+            .iter()
+            .filter(|m| m.version < ROWID)
+            .cloned()
+            .collect();
+        assert_eq!(before.len() + 1, old.migrations.len());
+        old.migrations = before.into();
+        old.run(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO runs (id, workflow, workflow_path, source, inputs, trigger_data, \
+             status, created_at, updated_at) VALUES ('r', 'wf', 'wf.yaml', '', '{}', '{}', \
+             'running', 1, 1)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        // Ids with a gap, and a sequence ahead of them, as AUTOINCREMENT leaves it after
+        // the newest row was deleted.
+        for (id, key) in [(3, "a"), (7, "b")] {
+            sqlx::query(
+                "INSERT INTO attempts (id, run_id, step_key, attempt, status, logs, \
+                 started_at, finished_at) VALUES ($1, 'r', $2, 1, 'succeeded', 'ran', 10, 20)",
+            )
+            .bind(id)
+            .bind(key)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        sqlx::query("UPDATE sqlite_sequence SET seq = 9 WHERE name = 'attempts'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+
+        let store = Store::connect(path.to_str().unwrap()).await.unwrap();
+        let rows: Vec<_> = store
+            .attempts("r")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.id, a.step_key, a.status, a.logs, a.finished_at.is_some()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (3, "a".into(), "succeeded".into(), "ran".into(), true),
+                (7, "b".into(), "succeeded".into(), "ran".into(), true),
+            ]
+        );
+        let Pool::Sqlite(pool, _) = &store.pool else {
+            unreachable!("a SQLite store")
+        };
+        let (schema,): (String,) = sqlx::query_as(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'attempts'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert!(!schema.contains("AUTOINCREMENT"), "{schema}");
+        assert!(
+            schema.contains("REFERENCES runs (id) ON DELETE CASCADE"),
+            "{schema}"
+        );
+        let indexes: Vec<(String,)> = sqlx::query_as(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'attempts'",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        assert_eq!(indexes, [("attempts_run".to_string(),)]);
+        let sequences = "SELECT name FROM sqlite_sequence ORDER BY name";
+        let names: Vec<(String,)> = sqlx::query_as(sequences).fetch_all(pool).await.unwrap();
+        assert!(!names.iter().any(|(n,)| n == "attempts"), "{names:?}");
+
+        // A new attempt follows the largest id; the sequence stays out of it.
+        let id = store
+            .start_attempt(&AttemptStart {
+                run_id: "r".into(),
+                step_key: "c".into(),
+                attempt: 1,
+                input: None,
+                at: Utc::now(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(id, 8);
+        let names: Vec<(String,)> = sqlx::query_as(sequences).fetch_all(pool).await.unwrap();
+        assert!(!names.iter().any(|(n,)| n == "attempts"), "{names:?}");
     }
 }
