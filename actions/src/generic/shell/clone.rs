@@ -151,11 +151,7 @@ fn start(child: &Child) -> io::Result<(libc::pid_t, OwnedFd)> {
         0 => Ok((pid, pidfd)),
         error => {
             // The child exited before exec: reap it, and report why it could not start.
-            let mut status = 0;
-            // SAFETY: waitpid writes the status into the int it is given.
-            while unsafe { libc::waitpid(pid, &mut status, 0) } == -1
-                && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
-            {}
+            let _ = super::process::reap(pid);
             Err(io::Error::from_raw_os_error(error))
         }
     }
@@ -230,7 +226,6 @@ unsafe fn fail(shared: &Shared) -> ! {
 /// # Safety
 /// `args` must name a stack of `stack_size` bytes that nothing else uses until the
 /// child execs or exits, and `entry` must not return.
-#[cfg(target_arch = "x86_64")]
 unsafe fn clone3(
     args: &mut CloneArgs,
     entry: extern "C" fn(*mut libc::c_void) -> !,

@@ -255,7 +255,7 @@ fn try_reap(pid: libc::pid_t) -> io::Result<Option<ExitStatus>> {
 }
 
 /// Wait for `pid` to exit and reap it.
-fn reap(pid: libc::pid_t) -> io::Result<ExitStatus> {
+pub(super) fn reap(pid: libc::pid_t) -> io::Result<ExitStatus> {
     waitpid(pid, 0)?.ok_or_else(|| io::Error::other("waitpid returned without a child"))
 }
 

@@ -91,53 +91,63 @@ pub(super) fn spawn(spec: &Spec<'_>) -> io::Result<Started> {
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
 
+    let stdio = [null.as_raw_fd(), stdout_w.as_raw_fd(), stderr_w.as_raw_fd()];
     #[cfg(target_arch = "x86_64")]
-    {
-        let child = super::clone::Child {
-            program: program.as_ptr(),
-            argv: argv.as_ptr(),
-            envp: envp.as_ptr(),
-            cwd: cwd.as_ptr(),
-            stdio: [null.as_raw_fd(), stdout_w.as_raw_fd(), stderr_w.as_raw_fd()],
-        };
-        if let Some(started) = super::clone::spawn(&child) {
+    let cloned = super::clone::spawn(&super::clone::Child {
+        program: program.as_ptr(),
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        cwd: cwd.as_ptr(),
+        stdio,
+    });
+    #[cfg(not(target_arch = "x86_64"))]
+    let cloned = None;
+    let (pid, pidfd) = match cloned {
+        Some(started) => {
             let (pid, pidfd) = started?;
-            // The write ends belong to the child now.
-            drop((stdout_w, stderr_w));
-            return Ok(Started {
-                pid,
-                pidfd: Some(pidfd),
-                stdout: stdout_r,
-                stderr: stderr_r,
-            });
+            (pid, Some(pidfd))
         }
-    }
+        None => (posix_spawn(&program, &argv, &envp, &cwd, stdio)?, None),
+    };
+    // The write ends belong to the child now.
+    drop((stdout_w, stderr_w));
+    Ok(Started {
+        pid,
+        pidfd,
+        stdout: stdout_r,
+        stderr: stderr_r,
+    })
+}
 
+/// Start `program` with `posix_spawn`: `stdio` as the child's 0, 1 and 2, `cwd` as its
+/// working directory, in a process group of its own, with an empty signal mask and the
+/// signals of [`to_default`] at their defaults. `argv` and `envp` end with a null.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn posix_spawn(
+    program: &std::ffi::CStr,
+    argv: &[*const std::ffi::c_char],
+    envp: &[*const std::ffi::c_char],
+    cwd: &std::ffi::CStr,
+    stdio: [std::os::fd::RawFd; 3],
+) -> io::Result<libc::pid_t> {
     let mut pid: libc::pid_t = 0;
     // SAFETY: the attributes and file actions are initialised before use and destroyed
-    // by their guards, each given its own init/destroy pair; every pointer handed to posix_spawn outlives the call (the
-    // strings are owned above, `environ`'s entries live as long as the process).
+    // by their guards, each given its own init/destroy pair; every pointer handed to
+    // posix_spawn outlives the call (the caller owns the strings, `environ`'s entries
+    // live as long as the process).
     unsafe {
         let mut actions = Initialised::new(
             libc::posix_spawn_file_actions_init,
             libc::posix_spawn_file_actions_destroy,
         )?;
         let fa = actions.ptr();
-        check(libc::posix_spawn_file_actions_adddup2(
-            fa,
-            null.as_raw_fd(),
-            0,
-        ))?;
-        check(libc::posix_spawn_file_actions_adddup2(
-            fa,
-            stdout_w.as_raw_fd(),
-            1,
-        ))?;
-        check(libc::posix_spawn_file_actions_adddup2(
-            fa,
-            stderr_w.as_raw_fd(),
-            2,
-        ))?;
+        for (target, fd) in stdio.into_iter().enumerate() {
+            check(libc::posix_spawn_file_actions_adddup2(
+                fa,
+                fd,
+                target as libc::c_int,
+            ))?;
+        }
         check(libc::posix_spawn_file_actions_addchdir_np(fa, cwd.as_ptr()))?;
 
         let mut attrs =
@@ -162,14 +172,7 @@ pub(super) fn spawn(spec: &Spec<'_>) -> io::Result<Started> {
             envp.as_ptr().cast(),
         ))?;
     }
-    // The write ends belong to the child now.
-    drop((stdout_w, stderr_w));
-    Ok(Started {
-        pid,
-        pidfd: None,
-        stdout: stdout_r,
-        stderr: stderr_r,
-    })
+    Ok(pid)
 }
 
 /// The signals the child sets to their default disposition before exec: every signal
