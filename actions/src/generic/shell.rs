@@ -9,6 +9,7 @@
 #[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
 mod clone;
 mod direct;
+mod lookup;
 mod outputs;
 mod process;
 mod scratch;
@@ -255,7 +256,7 @@ async fn run_plan(
         // it, so that it can be started by its path; else std's `Command` looks it up.
         let interpreter_path = match command_path(&plan, ctx) {
             Some(path) if !plan.interpreter.contains('/') => {
-                direct::find_on_path(&plan.interpreter, &path)
+                lookup::find_on_path(&plan.interpreter, &path)
             }
             _ => None,
         };
@@ -425,7 +426,7 @@ fn direct_command<'p>(plan: &'p Plan, ctx: &StepContext) -> Option<Direct<'p>> {
     }
     let words = direct::simple_command(line)?;
     let path = command_path(plan, ctx)?;
-    let program = direct::find_on_path(words[0], &path)?;
+    let program = lookup::find_on_path(words[0], &path)?;
     Some(Direct {
         program,
         arg0: words[0],

@@ -10,9 +10,8 @@
 //! reads or changes the shell's own state keeps going through the shell, so the
 //! step means exactly what it would mean under `sh -c`.
 
-use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Bytes that mean nothing to a POSIX shell inside a word. Everything else (space
 /// aside, which separates words) sends the line to the shell.
@@ -46,24 +45,8 @@ pub(super) fn simple_command(line: &str) -> Option<Vec<&str>> {
     (plain && named && !SHELL_OWNED.contains(&program)).then_some(words)
 }
 
-/// Where `program` is on `path` (a `PATH` value), as the shell would find it: the
-/// first directory holding an executable regular file of that name. `None` also when
-/// an empty or relative entry comes first: the shell resolves those against the
-/// step's working directory, so it is left to the shell.
-pub(super) fn find_on_path(program: &str, path: &OsStr) -> Option<PathBuf> {
-    for dir in std::env::split_paths(path) {
-        if !dir.is_absolute() {
-            return None;
-        }
-        let candidate = dir.join(program);
-        if is_executable(&candidate) {
-            return Some(candidate);
-        }
-    }
-    None
-}
-
-fn is_executable(path: &Path) -> bool {
+/// Whether `path` is a regular file (after links) with an exec bit.
+pub(super) fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
@@ -141,29 +124,5 @@ mod tests {
             simple_command("test -d target"),
             Some(vec!["test", "-d", "target"])
         );
-    }
-
-    #[test]
-    fn programs_are_found_like_the_shell_finds_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-        for d in [&a, &b] {
-            std::fs::create_dir(d).unwrap();
-        }
-        // Not executable in `a`, executable in `b`: the shell skips the first.
-        std::fs::write(a.join("tool"), "#!/bin/sh\n").unwrap();
-        std::fs::write(b.join("tool"), "#!/bin/sh\n").unwrap();
-        std::fs::set_permissions(b.join("tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::create_dir(a.join("dir-not-file")).unwrap();
-        let path = std::env::join_paths([&a, &b]).unwrap();
-        assert_eq!(find_on_path("tool", &path), Some(b.join("tool")));
-        assert_eq!(find_on_path("dir-not-file", &path), None);
-        assert_eq!(find_on_path("missing", &path), None);
-        assert_eq!(find_on_path("tool", OsStr::new("")), None);
-        // A relative entry first: which `tool` it means depends on the step's folder.
-        let relative = std::env::join_paths([Path::new("bin"), &b]).unwrap();
-        assert_eq!(find_on_path("tool", &relative), None);
-        let relative_after = std::env::join_paths([&b, Path::new("bin")]).unwrap();
-        assert_eq!(find_on_path("tool", &relative_after), Some(b.join("tool")));
     }
 }
