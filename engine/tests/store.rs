@@ -504,9 +504,10 @@ async fn the_sqlite_log_stays_bounded_over_a_long_chain() {
     let wal = std::fs::metadata(dir.path().join("medic.db-wal"))
         .unwrap()
         .len();
-    // A few pages per step: the log of 64 steps is well under 2 MiB.
+    // It starts over once past 768 frames (3 MiB): with the steps committed while
+    // a checkpoint runs, it stays under 5 MiB. Never starting over, it reached 15 MB.
     assert!(
-        wal < 3 * 1024 * 1024,
+        wal < 5 * 1024 * 1024,
         "the log grew to {wal} bytes over {steps} steps"
     );
 }

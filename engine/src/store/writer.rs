@@ -24,12 +24,18 @@
 //! was open: every page had been copied, yet this connection went on appending, so the
 //! log grew by every page ever written (42 MB after 1,000 shell steps, without bound in
 //! a long-lived `medic serve`), and every commit paid for new pages of file and page
-//! cache. When the copy caught up with the log, the thread now follows it with a
-//! `RESTART` checkpoint, which finds nothing left to copy, holds the write lock only to
-//! check that no reader still uses the log, and so lets the next commit write from the
-//! start of the file again. It waits for no one: a reader or a writer in the way leaves
-//! the restart to the next round. A log that grew large anyway (a long read holding it)
-//! is cut back to [`WAL_SIZE_LIMIT`] when it restarts.
+//! cache. So once the copy has caught up with a log past [`RESTART_FRAMES`], the thread
+//! follows it with a `RESTART` checkpoint, which lets the next commit write from the
+//! start of the file again. A restart holds the write lock while it copies what was
+//! committed since the `PASSIVE` one and syncs both files: 1–4 ms on a virtual disk.
+//! A commit that met it used to fail its in-place attempt and wait in SQLite's busy
+//! handler, whose sleeps (1, 2, then 5 ms) stalled a chain of short steps by 3–6 ms
+//! each time, one step in 40. The restart now runs under this connection's mutex, so a
+//! commit waits on the mutex for just as long as the restart takes, and it comes once
+//! every few hundred commits rather than every [`COMMITS_PER_CHECKPOINT`]. It waits for
+//! no one itself: a reader still using the log leaves the restart to the next round. A
+//! log that grew large anyway (a long read holding it) is cut back to
+//! [`WAL_SIZE_LIMIT`] when it restarts.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -44,6 +50,10 @@ use super::{Result, StoreError};
 /// Commits between two checkpoints: at about a dozen WAL pages a step, under the
 /// 1,000 pages at which the pool's connections would checkpoint themselves.
 const COMMITS_PER_CHECKPOINT: u32 = 64;
+/// Frames of a caught-up log past which it is restarted: 3 MiB of 4 KiB pages, about
+/// 200 short steps, and under the 1,000 frames past which every commit of the pool's
+/// connections would try a checkpoint of its own.
+const RESTART_FRAMES: i64 = 768;
 /// The size a WAL file is cut back to when it restarts (`journal_size_limit`): about
 /// ten rounds of [`COMMITS_PER_CHECKPOINT`] commits.
 const WAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
@@ -69,11 +79,12 @@ impl SqliteWriter {
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+        let conn = Arc::new(Mutex::new(conn));
         Ok(SqliteWriter {
-            conn: Arc::new(Mutex::new(conn)),
             busy_timeout,
             commits: AtomicU32::new(0),
-            checkpoint: checkpoint_thread(path, flags)?,
+            checkpoint: checkpoint_thread(path, flags, Arc::clone(&conn))?,
+            conn,
         })
     }
 
@@ -135,8 +146,13 @@ impl SqliteWriter {
 }
 
 /// Start the thread that checkpoints the WAL of `path` each time it is told to, on a
-/// connection of its own, until the returned sender is dropped.
-fn checkpoint_thread(path: &Path, flags: OpenFlags) -> Result<SyncSender<()>> {
+/// connection of its own, until the returned sender is dropped. `writer` is the step
+/// writes' connection, held while the log restarts.
+fn checkpoint_thread(
+    path: &Path,
+    flags: OpenFlags,
+    writer: Arc<Mutex<Connection>>,
+) -> Result<SyncSender<()>> {
     let conn = Connection::open_with_flags(path, flags)?;
     // rusqlite waits up to 5 s for a lock by default; a `RESTART` holding the write
     // lock while it waited for a reader would stall every step that long.
@@ -153,7 +169,8 @@ fn checkpoint_thread(path: &Path, flags: OpenFlags) -> Result<SyncSender<()>> {
                         busy: false,
                         log,
                         copied,
-                    }) if log == copied => {
+                    }) if log == copied && log >= RESTART_FRAMES => {
+                        let _writes_wait = writer.lock().unwrap_or_else(PoisonError::into_inner);
                         if let Err(e) = checkpoint(&conn, "RESTART") {
                             tracing::debug!(error = %e, "WAL restart failed");
                         }
