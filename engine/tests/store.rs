@@ -584,3 +584,72 @@ async fn sqlite_attempt_ids_are_rowids_that_survive_reopening() {
     );
     assert_eq!(attempts_sequences(&path), 0);
 }
+
+/// Every column of a step instance reads back as written, on every backend: on SQLite
+/// the rows are read in place on the writer's connection, on Postgres through sqlx.
+#[tokio::test]
+async fn a_steps_every_column_reads_back_on_every_backend() {
+    for (backend, store, _guard) in common::stores().await {
+        let id = uuid::Uuid::now_v7().to_string();
+        let item = NewStepRun {
+            key: "fan[2]".into(),
+            step_id: "fan".into(),
+            item_index: Some(2),
+            idempotency_key: format!("{id}/fan[2]"),
+        };
+        store
+            .create_run(&new_run(&id), &[step("a", &id), item])
+            .await
+            .unwrap();
+        let start = AttemptStart {
+            input: Some(json!({"with": ["x", 1]})),
+            ..start_of(&id, "fan[2]")
+        };
+        let attempt = store.start_attempt(&start).await.unwrap();
+        // Milliseconds, as stored.
+        let wake_at =
+            chrono::DateTime::from_timestamp_millis(Utc::now().timestamp_millis() + 60_000)
+                .unwrap();
+        let wait = medic_engine::action::Wait::Until { wake_at };
+        let end = AttemptEnd {
+            attempt_status: StepStatus::Failed,
+            step_status: StepStatus::Waiting,
+            outputs: json!({"exit_code": 3, "note": "é ✓"}),
+            error_kind: Some("failed".into()),
+            error: Some("exit code 3".into()),
+            wait: Some(serde_json::to_value(&wait).unwrap()),
+            wake_at: Some(wake_at),
+            ..end_of(attempt, &id, "fan[2]", StepStatus::Failed)
+        };
+        store.finish_attempt(&end).await.unwrap();
+
+        let steps = store.step_runs(&id).await.unwrap();
+        let keys: Vec<&str> = steps.iter().map(|s| s.step_key.as_str()).collect();
+        assert_eq!(keys, ["a", "fan[2]"], "{backend}");
+        let (a, fan) = (&steps[0], &steps[1]);
+        assert_eq!(a.status, StepStatus::Pending, "{backend}");
+        assert_eq!((a.attempts, a.item_index), (0, None), "{backend}");
+        assert!(a.input.is_null() && a.wait.is_none() && a.started_at.is_none());
+        assert_eq!(fan.run_id, id, "{backend}");
+        assert_eq!(fan.step_id, "fan", "{backend}");
+        assert_eq!(fan.item_index, Some(2), "{backend}");
+        assert_eq!(fan.status, StepStatus::Waiting, "{backend}");
+        assert_eq!(fan.attempts, 1, "{backend}");
+        assert_eq!(fan.input, json!({"with": ["x", 1]}), "{backend}");
+        assert_eq!(
+            fan.outputs,
+            json!({"exit_code": 3, "note": "é ✓"}),
+            "{backend}"
+        );
+        assert_eq!(fan.error_kind.as_deref(), Some("failed"), "{backend}");
+        assert_eq!(fan.error.as_deref(), Some("exit code 3"), "{backend}");
+        assert_eq!(fan.idempotency_key, format!("{id}/fan[2]"), "{backend}");
+        assert!(
+            matches!(fan.wait, Some(medic_engine::action::Wait::Until { wake_at: w }) if w == wake_at),
+            "{backend}: {:?}",
+            fan.wait
+        );
+        assert_eq!(fan.wake_at, Some(wake_at), "{backend}");
+        assert!(fan.started_at.is_some(), "{backend}");
+    }
+}

@@ -77,6 +77,11 @@ macro_rules! on_pool {
 /// A function turning a row of either backend into a record. The bounds say that every
 /// column type we read decodes on that backend; writing them once keeps the mappers short.
 macro_rules! row_mapper {
+    // The same body also maps a row read in place on SQLite's writer connection.
+    (fn $name:ident($r:ident) -> $ret:ty $body:block, in place: $lite:ident) => {
+        row_mapper!(fn $name($r) -> $ret $body);
+        fn $lite($r: &LiteRow<'_, '_>) -> Result<$ret> $body
+    };
     (fn $name:ident($r:ident) -> $ret:ty $body:block) => {
         fn $name<R: Row>($r: &R) -> Result<$ret>
         where
@@ -88,6 +93,19 @@ macro_rules! row_mapper {
             f64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
         $body
     };
+}
+
+/// A row read with rusqlite on SQLite's writer connection, with sqlx's `try_get`, so
+/// that one `row_mapper!` body maps rows of both.
+struct LiteRow<'r, 's>(&'r rusqlite::Row<'s>);
+
+impl LiteRow<'_, '_> {
+    fn try_get<T: rusqlite::types::FromSql, I: rusqlite::RowIndex>(
+        &self,
+        index: I,
+    ) -> rusqlite::Result<T> {
+        self.0.get(index)
+    }
 }
 
 // After `on_pool!` and `row_mapper!`, which they use.
@@ -414,7 +432,24 @@ impl Store {
         const SQL: &str = "SELECT run_id, step_key, step_id, item_index, status, attempts, input, outputs, \
              error_kind, error, idempotency_key, wait, wake_at, started_at, finished_at \
              FROM step_runs WHERE run_id = $1 ORDER BY step_id, item_index, step_key";
-        Ok(rows_of_run!(self, SQL, run_id, step_from_row))
+        match &self.pool {
+            // Loaded whenever a run is driven or resumed: in place, not row by row.
+            Pool::Sqlite(_, writer) => {
+                let run_id = run_id.to_string();
+                writer
+                    .read(move |conn| {
+                        let mut statement = conn.prepare_cached(SQL)?;
+                        let mut rows = statement.query([run_id])?;
+                        let mut steps = Vec::new();
+                        while let Some(row) = rows.next()? {
+                            steps.push(step_from_lite_row(&LiteRow(row))?);
+                        }
+                        Ok(steps)
+                    })
+                    .await
+            }
+            Pool::Postgres(_) => Ok(rows_of_run!(self, SQL, run_id, step_from_row)),
+        }
     }
 
     /// Every attempt of a run, oldest first.
@@ -734,7 +769,7 @@ row_mapper! {
         started_at: r.try_get::<Option<i64>, _>("started_at")?.map(from_millis),
         finished_at: r.try_get::<Option<i64>, _>("finished_at")?.map(from_millis),
     })
-    }
+    }, in place: step_from_lite_row
 }
 
 row_mapper! {

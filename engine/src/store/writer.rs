@@ -107,6 +107,33 @@ impl SqliteWriter {
         Ok(value)
     }
 
+    /// Run `work`, a read, on this connection: in place when the connection is free,
+    /// else on the blocking pool once it is. A read in WAL mode takes no lock that a
+    /// writer holds. sqlx hands a query's rows over one by one from its connection's
+    /// thread, each a wake-up of the reading task: loading a run of 100 steps took
+    /// about 1.5 ms that way, a tenth of that here.
+    pub(super) async fn read<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        match self.conn.try_lock() {
+            Ok(conn) => return work(&conn),
+            Err(TryLockError::Poisoned(poisoned)) => return work(&poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => {}
+        }
+        let conn = Arc::clone(&self.conn);
+        let waited = tokio::task::spawn_blocking(move || {
+            work(&conn.lock().unwrap_or_else(PoisonError::into_inner))
+        })
+        .await;
+        match waited {
+            Ok(done) => done,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(StoreError::Stopped(e.to_string())),
+        }
+    }
+
     /// `work`'s transaction on a blocking thread, waiting for locks up to the timeout.
     async fn in_blocking_pool<T, F>(&self, work: F) -> Result<T>
     where
