@@ -373,13 +373,25 @@ impl Store {
     pub async fn run(&self, id: &str) -> Result<RunRecord> {
         const SQL: &str = "SELECT id, workflow, workflow_path, source, inputs, trigger_data, status, error, \
              created_at, updated_at, finished_at, owner, lease_until, cancel_requested FROM runs WHERE id = $1";
-        let row = on_pool!(self, pool => {
-            let row = sqlx::query(SQL).bind(id).fetch_optional(pool).await?;
-            match row {
-                Some(r) => Some(run_from_row(&r)?),
-                None => None,
+        let row = match &self.pool {
+            // Read as each drive starts and at every heartbeat: in place, as `step_runs`.
+            Pool::Sqlite(_, writer) => {
+                let id = id.to_string();
+                writer
+                    .read(move |conn| {
+                        let mut statement = conn.prepare_cached(SQL)?;
+                        let mut rows = statement.query([id])?;
+                        rows.next()?
+                            .map(|row| run_from_lite_row(&LiteRow(row)))
+                            .transpose()
+                    })
+                    .await?
             }
-        });
+            Pool::Postgres(pool) => {
+                let row = sqlx::query(SQL).bind(id).fetch_optional(pool).await?;
+                row.map(|r| run_from_row(&r)).transpose()?
+            }
+        };
         row.ok_or_else(|| StoreError::NotFound(format!("no run with id `{id}`")))
     }
 
@@ -433,7 +445,8 @@ impl Store {
              error_kind, error, idempotency_key, wait, wake_at, started_at, finished_at \
              FROM step_runs WHERE run_id = $1 ORDER BY step_id, item_index, step_key";
         match &self.pool {
-            // Loaded whenever a run is driven or resumed: in place, not row by row.
+            // Loaded whenever a run is driven or resumed: in place, not row by row (see
+            // `SqliteWriter::read`).
             Pool::Sqlite(_, writer) => {
                 let run_id = run_id.to_string();
                 writer
@@ -737,7 +750,7 @@ row_mapper! {
         lease_until: r.try_get::<Option<i64>, _>("lease_until")?.map(from_millis),
         cancel_requested: r.try_get::<i64, _>("cancel_requested")? != 0,
     })
-    }
+    }, in place: run_from_lite_row
 }
 
 row_mapper! {
