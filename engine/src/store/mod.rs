@@ -131,6 +131,29 @@ macro_rules! rows_of_run {
     };
 }
 
+/// The rows of `sql` (whose only parameter is `key`), read in place on SQLite's writer
+/// connection rather than row by row through sqlx (see `SqliteWriter::read`), mapped
+/// by `map`.
+async fn rows_in_place<T: Send + 'static>(
+    writer: &writer::SqliteWriter,
+    sql: &'static str,
+    key: &str,
+    map: fn(&LiteRow<'_, '_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let key = key.to_string();
+    writer
+        .read(move |conn| {
+            let mut statement = conn.prepare_cached(sql)?;
+            let mut rows = statement.query([key])?;
+            let mut mapped = Vec::new();
+            while let Some(row) = rows.next()? {
+                mapped.push(map(&LiteRow(row))?);
+            }
+            Ok(mapped)
+        })
+        .await
+}
+
 /// Step instances per `INSERT`: well under both backends' limits on bound parameters
 /// (six per row; 32,766 on SQLite, 65,535 on Postgres).
 pub(crate) const STEP_RUNS_PER_INSERT: usize = 1000;
@@ -374,19 +397,10 @@ impl Store {
         const SQL: &str = "SELECT id, workflow, workflow_path, source, inputs, trigger_data, status, error, \
              created_at, updated_at, finished_at, owner, lease_until, cancel_requested FROM runs WHERE id = $1";
         let row = match &self.pool {
-            // Read as each drive starts and at every heartbeat: in place, as `step_runs`.
-            Pool::Sqlite(_, writer) => {
-                let id = id.to_string();
-                writer
-                    .read(move |conn| {
-                        let mut statement = conn.prepare_cached(SQL)?;
-                        let mut rows = statement.query([id])?;
-                        rows.next()?
-                            .map(|row| run_from_lite_row(&LiteRow(row)))
-                            .transpose()
-                    })
-                    .await?
-            }
+            // Read as each drive starts and at every heartbeat.
+            Pool::Sqlite(_, writer) => rows_in_place(writer, SQL, id, run_from_lite_row)
+                .await?
+                .pop(),
             Pool::Postgres(pool) => {
                 let row = sqlx::query(SQL).bind(id).fetch_optional(pool).await?;
                 row.map(|r| run_from_row(&r)).transpose()?
@@ -445,22 +459,8 @@ impl Store {
              error_kind, error, idempotency_key, wait, wake_at, started_at, finished_at \
              FROM step_runs WHERE run_id = $1 ORDER BY step_id, item_index, step_key";
         match &self.pool {
-            // Loaded whenever a run is driven or resumed: in place, not row by row (see
-            // `SqliteWriter::read`).
-            Pool::Sqlite(_, writer) => {
-                let run_id = run_id.to_string();
-                writer
-                    .read(move |conn| {
-                        let mut statement = conn.prepare_cached(SQL)?;
-                        let mut rows = statement.query([run_id])?;
-                        let mut steps = Vec::new();
-                        while let Some(row) = rows.next()? {
-                            steps.push(step_from_lite_row(&LiteRow(row))?);
-                        }
-                        Ok(steps)
-                    })
-                    .await
-            }
+            // Loaded whenever a run is driven or resumed.
+            Pool::Sqlite(_, writer) => rows_in_place(writer, SQL, run_id, step_from_lite_row).await,
             Pool::Postgres(_) => Ok(rows_of_run!(self, SQL, run_id, step_from_row)),
         }
     }

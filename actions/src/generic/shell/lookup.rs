@@ -45,16 +45,9 @@ const WATCHED_EVENTS: u32 = libc::IN_CREATE
 /// step's working directory, so it is left to the shell.
 pub(super) fn find_on_path(program: &str, path: &OsStr) -> Option<PathBuf> {
     let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
-    match cache.as_mut() {
-        Some(Ok(watched)) => watched.find(program, path),
-        Some(Err(())) => search(program, path, |_| true).0,
-        None => {
-            let watched = Watched::new().map_err(|_| ());
-            cache.insert(watched).as_mut().map_or_else(
-                |()| search(program, path, |_| true).0,
-                |watched| watched.find(program, path),
-            )
-        }
+    match cache.get_or_insert_with(|| Watched::new().map_err(|_| ())) {
+        Ok(watched) => watched.find(program, path),
+        Err(()) => search(program, path, |_| true).0,
     }
 }
 
