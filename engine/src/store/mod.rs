@@ -360,7 +360,11 @@ impl Store {
             // (kill -9); only an OS crash may lose the last commits.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .pragma(
+                "wal_autocheckpoint",
+                writer::POOL_AUTOCHECKPOINT.to_string(),
+            );
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             // A local file cannot go stale the way a network connection can; the ping

@@ -32,7 +32,7 @@
 //! handler, whose sleeps (1, 2, then 5 ms) stalled a chain of short steps by 3–6 ms
 //! each time, one step in 40. The restart now runs under this connection's mutex, so a
 //! commit waits on the mutex for just as long as the restart takes, and it comes once
-//! every few hundred commits rather than every [`COMMITS_PER_CHECKPOINT`]. It waits for
+//! every several hundred commits rather than every [`COMMITS_PER_CHECKPOINT`]. It waits for
 //! no one itself: a reader still using the log leaves the restart to the next round. A
 //! log that grew large anyway (a long read holding it) is cut back to
 //! [`WAL_SIZE_LIMIT`] when it restarts.
@@ -50,13 +50,17 @@ use super::{Result, StoreError};
 /// Commits between two checkpoints: at about a dozen WAL pages a step, under the
 /// 1,000 pages at which the pool's connections would checkpoint themselves.
 const COMMITS_PER_CHECKPOINT: u32 = 64;
-/// Frames of a caught-up log past which it is restarted: 3 MiB of 4 KiB pages, about
-/// 200 short steps, and under the 1,000 frames past which every commit of the pool's
-/// connections would try a checkpoint of its own.
-const RESTART_FRAMES: i64 = 768;
-/// The size a WAL file is cut back to when it restarts (`journal_size_limit`): about
-/// ten rounds of [`COMMITS_PER_CHECKPOINT`] commits.
-const WAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
+/// Frames of a caught-up log past which it is restarted: 8 MiB of 4 KiB pages, about
+/// 700 short steps, and under the [`POOL_AUTOCHECKPOINT`] frames past which every
+/// commit of the pool's connections would try a checkpoint of its own.
+const RESTART_FRAMES: i64 = 2048;
+/// Frames past which a commit of the pool's connections checkpoints the log itself
+/// (`wal_autocheckpoint`, SQLite's default 1,000): the checkpoint thread's work, left
+/// to them only if it stops keeping up.
+pub(super) const POOL_AUTOCHECKPOINT: i64 = 4096;
+/// The size a WAL file is cut back to when it restarts (`journal_size_limit`): above
+/// what a restart finds, so that the file is not cut and grown again every time.
+const WAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 
 /// The SQLite connection for the per-step writes.
 pub(super) struct SqliteWriter {
@@ -189,26 +193,38 @@ fn checkpoint_thread(
         .name("medic-checkpoint".into())
         .spawn(move || {
             for () in woken {
-                // A checkpoint that fails or stops short leaves the WAL longer until
-                // the next one; nothing is lost.
-                match checkpoint(&conn, "PASSIVE") {
-                    Ok(Checkpoint {
-                        busy: false,
-                        log,
-                        copied,
-                    }) if log == copied && log >= RESTART_FRAMES => {
-                        let _writes_wait = writer.lock().unwrap_or_else(PoisonError::into_inner);
-                        if let Err(e) = checkpoint(&conn, "RESTART") {
-                            tracing::debug!(error = %e, "WAL restart failed");
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::debug!(error = %e, "WAL checkpoint failed"),
-                }
+                checkpoint_round(&conn, &writer);
             }
         })
         .map_err(|e| StoreError::Stopped(format!("cannot start the checkpoint thread: {e}")))?;
     Ok(wake)
+}
+
+/// One round of the checkpoint thread on `conn`: copy what it can, and once it has
+/// caught up with a long log, start it over.
+fn checkpoint_round(conn: &Connection, writer: &Mutex<Connection>) {
+    // A checkpoint that fails or stops short leaves the WAL longer until the next one;
+    // nothing is lost.
+    match checkpoint(conn, "PASSIVE") {
+        Ok(Checkpoint {
+            busy: false,
+            log,
+            copied,
+        }) if log == copied && log >= RESTART_FRAMES => {
+            if let Err(e) = restart(conn, writer) {
+                tracing::debug!(error = %e, "WAL restart failed");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = %e, "WAL checkpoint failed"),
+    }
+}
+
+/// A `RESTART` checkpoint on `conn`, holding `writer` (the step writes' connection)
+/// so that their commits wait on its mutex rather than in SQLite's busy handler.
+fn restart(conn: &Connection, writer: &Mutex<Connection>) -> rusqlite::Result<Checkpoint> {
+    let _writes_wait = writer.lock().unwrap_or_else(PoisonError::into_inner);
+    checkpoint(conn, "RESTART")
 }
 
 /// What `PRAGMA wal_checkpoint` reports.
