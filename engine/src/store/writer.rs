@@ -126,16 +126,7 @@ impl SqliteWriter {
             Err(TryLockError::Poisoned(poisoned)) => return work(&poisoned.into_inner()),
             Err(TryLockError::WouldBlock) => {}
         }
-        let conn = Arc::clone(&self.conn);
-        let waited = tokio::task::spawn_blocking(move || {
-            work(&conn.lock().unwrap_or_else(PoisonError::into_inner))
-        })
-        .await;
-        match waited {
-            Ok(done) => done,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(StoreError::Stopped(e.to_string())),
-        }
+        self.on_blocking_pool(|conn| work(conn)).await
     }
 
     /// `work`'s transaction on a blocking thread, waiting for locks up to the timeout.
@@ -144,16 +135,26 @@ impl SqliteWriter {
         T: Send + 'static,
         F: Fn(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let (conn, wait) = (Arc::clone(&self.conn), self.busy_timeout);
+        let wait = self.busy_timeout;
+        self.on_blocking_pool(move |conn| Ok(commit(conn, wait, &work)?))
+            .await
+    }
+
+    /// `work` on this connection on a blocking thread, once the connection is free.
+    async fn on_blocking_pool<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut MutexGuard<'_, Connection>) -> Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
         let waited = tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            commit(&mut conn, wait, &work)
+            work(&mut conn.lock().unwrap_or_else(PoisonError::into_inner))
         })
         .await;
         match waited {
-            Ok(done) => Ok(done?),
+            Ok(done) => done,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            // The runtime is shutting down: the transaction never began.
+            // The runtime is shutting down: `work` never ran.
             Err(e) => Err(StoreError::Stopped(e.to_string())),
         }
     }
