@@ -10,9 +10,6 @@
 //! reads or changes the shell's own state keeps going through the shell, so the
 //! step means exactly what it would mean under `sh -c`.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-
 /// Bytes that mean nothing to a POSIX shell inside a word. Everything else (space
 /// aside, which separates words) sends the line to the shell.
 fn is_plain(b: u8) -> bool {
@@ -43,11 +40,6 @@ pub(super) fn simple_command(line: &str) -> Option<Vec<&str>> {
     // against the working directory and runs even without an exec bit.
     let named = !program.contains(['=', '/']) && !program.starts_with('-');
     (plain && named && !SHELL_OWNED.contains(&program)).then_some(words)
-}
-
-/// Whether `path` is a regular file (after links) with an exec bit.
-pub(super) fn is_executable(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 #[cfg(test)]

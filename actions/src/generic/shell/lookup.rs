@@ -21,10 +21,9 @@ use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-
-use super::direct::is_executable;
 
 /// Remembered lookups past which everything is forgotten, to bound memory.
 const MAX_REMEMBERED: usize = 1024;
@@ -166,6 +165,11 @@ fn search(
         }
     }
     (None, rememberable)
+}
+
+/// Whether `path` is a regular file (after links) with an exec bit.
+fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 #[cfg(test)]
