@@ -10,10 +10,13 @@
 //! on every start once one variable differs, which was a tenth of a short step's CPU.
 //! Other programs (a bare name, a relative path) go through std's `Command`, which looks
 //! them up. Either way the child is waited for through a pidfd.
+//!
+//! For its first [`QUIET_START`] a command's exit is all that is waited for: most
+//! short commands are over by then, and their output is read from the pipes after.
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::ExitStatus;
@@ -36,6 +39,14 @@ const MAX_LINE: usize = 16 * 1024;
 /// How long to keep reading pipes after the command exited and its group was killed:
 /// a process that left the group (`setsid`) may still hold them open.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// How long a command runs before its output is read as it comes. Until then only its
+/// exit is waited for, and what it printed is read once it has exited: registered with
+/// the runtime from the start, each pipe's end woke Medic as the command exited (one
+/// wake-up for stdout, one for stderr, then one for the exit, each taking the CPU from
+/// the exiting command), a fifth of the time Medic spent on a step that runs `true`.
+/// A command that fills a pipe (64 KiB) sooner waits for the rest of this, once; a
+/// line it prints is logged this much later at most.
+const QUIET_START: Duration = Duration::from_millis(10);
 
 /// What to start: the program, its `argv`, the variables set over Medic's own
 /// environment (a later entry wins over an earlier one with the same name), and the
@@ -66,27 +77,59 @@ pub(super) async fn run(spec: &Spec<'_>, ctx: &StepContext) -> io::Result<Finish
     let (mut group, stdout, stderr) = ProcessGroup::spawn(spec)?;
     let mut out = Capture::new();
     let mut err = Capture::new();
-    let status = {
-        let readers = async {
-            tokio::join!(pump(stdout, &mut out, ctx), pump(stderr, &mut err, ctx));
-        };
-        tokio::pin!(readers);
-        let (status, drained) = tokio::select! {
-            status = group.wait() => (status, false),
-            () = &mut readers => (group.wait().await, true),
-        };
-        // Background processes the command left would hold the pipes open forever.
-        group.kill_leftovers();
-        if !drained
-            && tokio::time::timeout(DRAIN_GRACE, &mut readers)
-                .await
-                .is_err()
-        {
-            ctx.log(
-                "[medic] stopped reading output held open by a process outside the step's group",
-            );
+    // A quiet start: see [`QUIET_START`]. Waiting for the exit alone can be dropped
+    // half-way (`wait` reaps only once the exit is there).
+    let early = match group.exit {
+        Exit::Pidfd(_) => tokio::time::timeout(QUIET_START, group.wait())
+            .await
+            .ok()
+            .transpose()?,
+        Exit::Blocking => None,
+    };
+    let status = match early {
+        Some(status) => {
+            group.kill_leftovers();
+            let out_open = read_available(stdout, &mut out, ctx);
+            let err_open = read_available(stderr, &mut err, ctx);
+            if out_open.is_some() || err_open.is_some() {
+                // A process outside the group still holds a pipe: read as it comes.
+                let (out_open, err_open) = (
+                    out_open.map(receiver).transpose()?,
+                    err_open.map(receiver).transpose()?,
+                );
+                let readers = async {
+                    tokio::join!(
+                        pump_if_open(out_open, &mut out, ctx),
+                        pump_if_open(err_open, &mut err, ctx)
+                    );
+                };
+                if tokio::time::timeout(DRAIN_GRACE, readers).await.is_err() {
+                    ctx.log(HELD_OPEN);
+                }
+            }
+            status
         }
-        status?
+        None => {
+            let (stdout, stderr) = (receiver(stdout)?, receiver(stderr)?);
+            let readers = async {
+                tokio::join!(pump(stdout, &mut out, ctx), pump(stderr, &mut err, ctx));
+            };
+            tokio::pin!(readers);
+            let (status, drained) = tokio::select! {
+                status = group.wait() => (status, false),
+                () = &mut readers => (group.wait().await, true),
+            };
+            // Background processes the command left would hold the pipes open forever.
+            group.kill_leftovers();
+            if !drained
+                && tokio::time::timeout(DRAIN_GRACE, &mut readers)
+                    .await
+                    .is_err()
+            {
+                ctx.log(HELD_OPEN);
+            }
+            status?
+        }
     };
     Ok(Finished {
         status,
@@ -94,6 +137,9 @@ pub(super) async fn run(spec: &Spec<'_>, ctx: &StepContext) -> io::Result<Finish
         stderr: err.tail(),
     })
 }
+
+const HELD_OPEN: &str =
+    "[medic] stopped reading output held open by a process outside the step's group";
 
 /// How the leader's exit is awaited: its pidfd becoming readable, or (on a kernel
 /// without pidfds) a blocking `waitpid` on the blocking pool.
@@ -114,7 +160,8 @@ struct ProcessGroup {
 
 impl ProcessGroup {
     /// Start `spec`; returns the group and the read ends of stdout and stderr.
-    fn spawn(spec: &Spec<'_>) -> io::Result<(Self, pipe::Receiver, pipe::Receiver)> {
+    /// The read ends are non-blocking, not yet registered with the runtime.
+    fn spawn(spec: &Spec<'_>) -> io::Result<(Self, OwnedFd, OwnedFd)> {
         let Started {
             pid,
             pidfd,
@@ -137,7 +184,7 @@ impl ProcessGroup {
             let registered = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) };
             group.exit = Exit::Pidfd(registered.map_err(io::Error::from)?);
         }
-        Ok((group, receiver(stdout)?, receiver(stderr)?))
+        Ok((group, non_blocking(stdout)?, non_blocking(stderr)?))
     }
 
     /// Wait for the leader to exit and reap it.
@@ -230,14 +277,50 @@ pub(super) fn spawn_with_std(spec: &Spec<'_>) -> io::Result<Started> {
     })
 }
 
-/// The read end of a pipe, non-blocking and registered with the runtime.
-fn receiver(fd: OwnedFd) -> io::Result<pipe::Receiver> {
-    use std::os::fd::AsRawFd;
+/// The read end of a pipe, made non-blocking (the write end, the child's, is not).
+fn non_blocking(fd: OwnedFd) -> io::Result<OwnedFd> {
     // SAFETY: fcntl on an fd we own. A pipe's read end has no other status flag set.
     if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
         return Err(io::Error::last_os_error());
     }
+    Ok(fd)
+}
+
+/// A non-blocking read end, registered with the runtime.
+fn receiver(fd: OwnedFd) -> io::Result<pipe::Receiver> {
     pipe::Receiver::from_owned_fd_unchecked(fd)
+}
+
+/// Read what a non-blocking pipe holds into `capture`, without waiting. `None` when it
+/// reached its end; else the pipe, still held open by some process.
+fn read_available(fd: OwnedFd, capture: &mut Capture, ctx: &StepContext) -> Option<OwnedFd> {
+    let mut buf = take_read_buffer();
+    let open = loop {
+        buf.clear();
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: read writes at most `spare.len()` bytes into the spare capacity.
+        let n = unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+        match usize::try_from(n) {
+            Ok(0) => break false,
+            Ok(n) => {
+                // SAFETY: the read initialised the first `n` bytes of the spare capacity.
+                unsafe { buf.set_len(n) };
+                capture.push(&buf, ctx);
+            }
+            Err(_) => match io::Error::last_os_error().kind() {
+                io::ErrorKind::Interrupted => {}
+                io::ErrorKind::WouldBlock => break true,
+                // As `pump`: a read error ends the stream.
+                _ => break false,
+            },
+        }
+    };
+    give_back_read_buffer(buf);
+    if open {
+        return Some(fd);
+    }
+    capture.finish(ctx);
+    None
 }
 
 /// A pidfd for `pid`, or `None` where the kernel has none (before Linux 5.3).
@@ -374,15 +457,7 @@ impl Capture {
 
 /// Read `reader` to its end into `capture`.
 async fn pump(mut reader: impl AsyncRead + Unpin, capture: &mut Capture, ctx: &StepContext) {
-    // Read into spare capacity: a zeroed buffer cost a 16 KiB memset per stream and
-    // step, for commands that mostly print little or nothing. The buffer comes from a
-    // pool: two 16 KiB blocks allocated and freed next to the heap's top each step made
-    // glibc consolidate its free lists every time.
-    let mut buf = READ_BUFFERS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .pop()
-        .unwrap_or_else(|| Vec::with_capacity(READ_BUFFER));
+    let mut buf = take_read_buffer();
     loop {
         buf.clear();
         match reader.read_buf(&mut buf).await {
@@ -391,6 +466,31 @@ async fn pump(mut reader: impl AsyncRead + Unpin, capture: &mut Capture, ctx: &S
         }
     }
     capture.finish(ctx);
+    give_back_read_buffer(buf);
+}
+
+/// [`pump`] a pipe that has not reached its end yet, if any.
+async fn pump_if_open(reader: Option<pipe::Receiver>, capture: &mut Capture, ctx: &StepContext) {
+    if let Some(reader) = reader {
+        pump(reader, capture, ctx).await;
+    }
+}
+
+/// An empty buffer to read a pipe into, with [`READ_BUFFER`] bytes of spare capacity.
+///
+/// Reads go into spare capacity: a zeroed buffer cost a 16 KiB memset per stream and
+/// step, for commands that mostly print little or nothing. The buffer comes from a
+/// pool: two 16 KiB blocks allocated and freed next to the heap's top each step made
+/// glibc consolidate its free lists every time.
+fn take_read_buffer() -> Vec<u8> {
+    READ_BUFFERS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pop()
+        .unwrap_or_else(|| Vec::with_capacity(READ_BUFFER))
+}
+
+fn give_back_read_buffer(buf: Vec<u8>) {
     let mut pool = READ_BUFFERS.lock().unwrap_or_else(PoisonError::into_inner);
     if pool.len() < KEPT_READ_BUFFERS && buf.capacity() == READ_BUFFER {
         pool.push(buf);

@@ -460,6 +460,49 @@ async fn a_process_that_leaves_the_group_cannot_hold_the_step() {
     );
 }
 
+/// A command that is still running after `QUIET_START` has its output read as it
+/// comes: what it printed before is logged first, and nothing is lost in between.
+#[tokio::test]
+async fn output_from_before_and_after_the_quiet_start_is_all_kept_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let run = "echo early; echo early-err >&2; sleep 0.2; echo late; echo late-err >&2";
+    let outputs = succeeded(run_in(&ctx, json!({"run": run})).await);
+    assert_eq!(outputs["stdout"], "early\nlate\n");
+    assert_eq!(outputs["stderr"], "early-err\nlate-err\n");
+    let logs = ctx.logs();
+    let position = |line: &str| logs.iter().position(|l| l == line).unwrap();
+    assert!(position("early") < position("late"), "{logs:?}");
+    assert!(position("early-err") < position("late-err"), "{logs:?}");
+}
+
+/// A command that exits at once, leaving a process outside its group that holds its
+/// stdout: the step reads what is there, then waits for the rest only so long.
+#[tokio::test]
+async fn a_quick_command_whose_pipes_an_escaped_process_holds_still_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let pids = dir.path().join("pids");
+    let run = format!(
+        "setsid sleep 30 & echo $! > '{}'; echo quick",
+        pids.display()
+    );
+    let result = run_in(&ctx, json!({"run": run})).await;
+    for pid in read_pids(&pids) {
+        // SAFETY: plain kill(2) of the process this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let outputs = succeeded(result);
+    assert_eq!(outputs["stdout"], "quick\n");
+    let logs = ctx.logs();
+    assert!(logs.iter().any(|l| l == "quick"), "{logs:?}");
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("[medic] stopped reading output held open")),
+        "{logs:?}"
+    );
+}
+
 #[tokio::test]
 async fn dry_run_describes_and_does_not_execute() {
     let dir = tempfile::tempdir().unwrap();
