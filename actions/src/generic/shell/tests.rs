@@ -483,9 +483,12 @@ async fn a_quick_command_whose_pipes_an_escaped_process_holds_still_ends() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = test_context(&[], dir.path());
     let pids = dir.path().join("pids");
+    // The escapee writes its pid once in its own session (or the group kill would
+    // catch it); the command spins rather than sleeps until then, to stay quick.
     let run = format!(
-        "setsid sleep 30 & echo $! > '{}'; echo quick",
-        pids.display()
+        "setsid sh -c 'echo $$ > {p}; exec sleep 30' & \
+         while [ ! -s {p} ]; do :; done; echo quick",
+        p = pids.display()
     );
     let result = run_in(&ctx, json!({"run": run})).await;
     for pid in read_pids(&pids) {
