@@ -339,7 +339,12 @@ async fn run_plan(
     if let Some(declared) = stdout_object {
         merge_declared(&mut outputs, declared, "stdout's last line", ctx);
     }
-    let file_problem = match read_output_file(output_file.path()) {
+    let declared = if output_file.may_exist() {
+        read_output_file(output_file.path())
+    } else {
+        Ok(Outputs::new())
+    };
+    let file_problem = match declared {
         Ok(declared) => {
             merge_declared(&mut outputs, declared, "$MEDIC_OUTPUT", ctx);
             None
