@@ -113,6 +113,10 @@ impl Masker {
 
     /// `text` with every secret value replaced, then the redactor applied.
     pub fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        // Most outputs hold empty strings (a quiet command's stdout and stderr).
+        if text.is_empty() {
+            return Cow::Borrowed(text);
+        }
         let mut out = Cow::Borrowed(text);
         for value in &self.values {
             if out.contains(value.as_str()) {

@@ -51,19 +51,33 @@ impl medic_engine::secrets::Redactor for SanitizerRedactor {
     }
 
     fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let mut sanitizer = engine_sanitizer();
-        if text.contains('\n') {
-            let clean = sanitizer.sanitize_text(text);
-            if clean == text {
-                Cow::Borrowed(text)
-            } else {
-                Cow::Owned(clean)
-            }
+        thread_local! {
+            /// Kept between texts: the engine redacts every string of every step's
+            /// input and outputs, and making a sanitizer for each (its buffers, the
+            /// rules' reference count) cost more than sanitizing most of them.
+            static SANITIZER: std::cell::RefCell<Sanitizer> =
+                std::cell::RefCell::new(engine_sanitizer());
+        }
+        SANITIZER.with_borrow_mut(|sanitizer| {
+            sanitizer.reset();
+            redact_with(sanitizer, text)
+        })
+    }
+}
+
+/// `text` cleaned by `sanitizer`, borrowed when nothing was found.
+fn redact_with<'a>(sanitizer: &mut Sanitizer, text: &'a str) -> Cow<'a, str> {
+    if text.contains('\n') {
+        let clean = sanitizer.sanitize_text(text);
+        if clean == text {
+            Cow::Borrowed(text)
         } else {
-            match sanitizer.sanitize_line(text) {
-                Cow::Borrowed(_) => Cow::Borrowed(text),
-                Cow::Owned(s) => Cow::Owned(s),
-            }
+            Cow::Owned(clean)
+        }
+    } else {
+        match sanitizer.sanitize_line(text) {
+            Cow::Borrowed(_) => Cow::Borrowed(text),
+            Cow::Owned(s) => Cow::Owned(s),
         }
     }
 }
@@ -492,6 +506,19 @@ mod tests {
         let text = format!("a\n{token}\n");
         let multi = r.redact(&text);
         assert!(!multi.contains(&token) && multi.ends_with('\n'), "{multi}");
+    }
+
+    /// The redactor keeps one sanitizer per thread: a text that ends inside a private
+    /// key must not make the next, unrelated text a part of that key.
+    #[test]
+    fn each_text_is_redacted_on_its_own() {
+        let r = SanitizerRedactor;
+        let open_key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1234567890abcdef";
+        let out = r.redact(open_key);
+        assert!(!out.contains("MIIEpAIBAAKCAQEA"), "{out}");
+        // Looks like a key's body line: only an open key would redact it.
+        let body_like = "QWERTYUIOPasdfghjkl";
+        assert!(matches!(r.redact(body_like), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -534,6 +534,14 @@ impl Sanitizer {
         }
     }
 
+    /// Forget everything the lines so far left (an open private key block, the report),
+    /// as if new: for a sanitizer kept to clean one independent text after another.
+    pub fn reset(&mut self) {
+        self.in_private_key = false;
+        self.report = SanitizeReport::default();
+        self.gate = None;
+    }
+
     /// The report so far.
     pub fn report(&self) -> &SanitizeReport {
         &self.report
