@@ -1439,20 +1439,27 @@ impl<'a> Drive<'a> {
                     break;
                 }
             }
-            for key in self.ready() {
+            // The ready steps this pass leaves unstarted, the run's limit reached: what
+            // the checks below would otherwise ask `ready` again for, a walk over every
+            // instance. Starting or cancelling a step makes no other one ready, and a
+            // wait that ends makes one ready at the time `next_wake` tells.
+            let ready = self.ready();
+            let mut left_ready = 0;
+            for (i, key) in ready.iter().enumerate() {
                 if self.running.len() >= self.wf.max_parallel.max(1) {
+                    left_ready = ready.len() - i;
                     break;
                 }
                 if self.cancelling {
                     let step_checks = self
                         .instances
-                        .get(&key)
+                        .get(key)
                         .and_then(|i| self.step(&i.rec.step_id))
                         .and_then(|s| s.condition.as_ref())
                         .is_some_and(|c| c.checks_status);
                     if !step_checks {
                         self.mark(
-                            &key,
+                            key,
                             StepStatus::Cancelled,
                             "cancelled",
                             "the run was cancelled",
@@ -1461,7 +1468,7 @@ impl<'a> Drive<'a> {
                         continue;
                     }
                 }
-                self.start(&key, &mut tasks).await?;
+                self.start(key, &mut tasks).await?;
             }
             let all_done = self.instances.values().all(|i| i.rec.status.is_terminal());
             if all_done && tasks.is_empty() {
@@ -1489,7 +1496,7 @@ impl<'a> Drive<'a> {
                 return Ok(status);
             }
             if tasks.is_empty() {
-                let nothing_ready = self.ready().is_empty();
+                let nothing_ready = left_ready == 0;
                 // Progress is blocked only by approvals and sleeps (retry delays are
                 // short and belong to this process): with `wait: false` the run is
                 // parked and any process may pick it up later.
@@ -1516,7 +1523,7 @@ impl<'a> Drive<'a> {
                 let until = (wake - Utc::now()).to_std().unwrap_or(Duration::ZERO);
                 sleep_for = sleep_for.min(until);
             }
-            if !self.ready().is_empty() && self.running.len() < self.wf.max_parallel.max(1) {
+            if left_ready > 0 && self.running.len() < self.wf.max_parallel.max(1) {
                 sleep_for = Duration::ZERO;
             }
             // Nothing is held back while the loop waits: a step may run for hours.
