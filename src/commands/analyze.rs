@@ -58,12 +58,38 @@ impl medic_engine::secrets::Redactor for SanitizerRedactor {
             static SANITIZER: std::cell::RefCell<Sanitizer> =
                 std::cell::RefCell::new(engine_sanitizer());
         }
-        SANITIZER.with_borrow_mut(|sanitizer| {
+        thread_local! {
+            /// Short texts found clean before. The same keys and short values come
+            /// back on every step (`exit_code`, `stdout`, `run`…); a lookup costs less
+            /// than a walk of the rules' keywords. Only clean texts are kept, so no
+            /// secret is. Sanitizing a text is a function of the text alone (the
+            /// sanitizer is reset before each), so a text clean once is clean again.
+            static CLEAN: std::cell::RefCell<std::collections::HashSet<Box<str>>> =
+                std::cell::RefCell::new(std::collections::HashSet::new());
+        }
+        let short = text.len() <= CLEAN_TEXT_BYTES;
+        if short && CLEAN.with_borrow(|clean| clean.contains(text)) {
+            return Cow::Borrowed(text);
+        }
+        let redacted = SANITIZER.with_borrow_mut(|sanitizer| {
             sanitizer.reset();
             redact_with(sanitizer, text)
-        })
+        });
+        if short && matches!(redacted, Cow::Borrowed(_)) {
+            CLEAN.with_borrow_mut(|clean| {
+                if clean.len() >= CLEAN_TEXTS {
+                    clean.clear();
+                }
+                clean.insert(text.into());
+            });
+        }
+        redacted
     }
 }
+
+/// The longest text whose clean result a thread remembers, and how many it remembers.
+const CLEAN_TEXT_BYTES: usize = 64;
+const CLEAN_TEXTS: usize = 1024;
 
 /// `text` cleaned by `sanitizer`, borrowed when nothing was found.
 fn redact_with<'a>(sanitizer: &mut Sanitizer, text: &'a str) -> Cow<'a, str> {
@@ -506,6 +532,24 @@ mod tests {
         let text = format!("a\n{token}\n");
         let multi = r.redact(&text);
         assert!(!multi.contains(&token) && multi.ends_with('\n'), "{multi}");
+    }
+
+    /// Short clean texts are remembered; one with a secret is redacted every time.
+    #[test]
+    fn a_remembered_clean_text_stays_clean_and_secrets_are_never_remembered() {
+        let r = SanitizerRedactor;
+        let token = format!("ghp_{}", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5");
+        assert!(token.len() <= CLEAN_TEXT_BYTES);
+        for _ in 0..3 {
+            assert!(matches!(r.redact("exit_code"), Cow::Borrowed(_)));
+            assert!(!r.redact(&token).contains(&token));
+        }
+        // Past the limit the memory starts over rather than grow.
+        for i in 0..(CLEAN_TEXTS + 10) {
+            let text = format!("word {i}");
+            assert!(matches!(r.redact(&text), Cow::Borrowed(_)));
+        }
+        assert!(!r.redact(&token).contains(&token));
     }
 
     /// The redactor keeps one sanitizer per thread: a text that ends inside a private
