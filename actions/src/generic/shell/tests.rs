@@ -434,30 +434,41 @@ async fn background_processes_are_killed_when_the_command_exits() {
     assert_all_gone(&read_pids(&pids)).await;
 }
 
-#[tokio::test]
-async fn a_process_that_leaves_the_group_cannot_hold_the_step() {
-    let dir = tempfile::tempdir().unwrap();
-    let ctx = test_context(&[], dir.path());
-    let pids = dir.path().join("pids");
-    // Wait until the escapee runs in its own session, or the group kill would catch it.
-    let run = format!(
+/// A command line that starts `sleep 30` in a session of its own (out of the step's
+/// group, holding its stdout and stderr), runs `wait` until the escapee has written its
+/// pid to `pids` (or the group kill could catch it before `setsid`), then `then`.
+fn with_escapee(pids: &Path, wait: &str, then: &str) -> String {
+    format!(
         "setsid sh -c 'echo $$ > {p}; exec sleep 30' & \
-         while [ ! -s {p} ]; do sleep 0.01; done; echo started",
+         while [ ! -s {p} ]; do {wait}; done; {then}",
         p = pids.display()
-    );
-    let result = run_in(&ctx, json!({"run": run})).await;
-    for pid in read_pids(&pids) {
+    )
+}
+
+/// Kill the processes whose pids are in `pids`, and check that the step said it stopped
+/// reading output they held open.
+fn kill_escapees_and_expect_held_open(pids: &Path, ctx: &StepContext) {
+    for pid in read_pids(pids) {
         // SAFETY: plain kill(2) of the process this test started.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
-    let outputs = succeeded(result);
-    assert_eq!(outputs["stdout"], "started\n");
     let logs = ctx.logs();
     assert!(
         logs.iter()
             .any(|l| l.starts_with("[medic] stopped reading output held open")),
         "{logs:?}"
     );
+}
+
+#[tokio::test]
+async fn a_process_that_leaves_the_group_cannot_hold_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let pids = dir.path().join("pids");
+    let run = with_escapee(&pids, "sleep 0.01", "echo started");
+    let result = run_in(&ctx, json!({"run": run})).await;
+    kill_escapees_and_expect_held_open(&pids, &ctx);
+    assert_eq!(succeeded(result)["stdout"], "started\n");
 }
 
 /// A command that is still running after `QUIET_START` has its output read as it
@@ -483,27 +494,12 @@ async fn a_quick_command_whose_pipes_an_escaped_process_holds_still_ends() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = test_context(&[], dir.path());
     let pids = dir.path().join("pids");
-    // The escapee writes its pid once in its own session (or the group kill would
-    // catch it); the command spins rather than sleeps until then, to stay quick.
-    let run = format!(
-        "setsid sh -c 'echo $$ > {p}; exec sleep 30' & \
-         while [ ! -s {p} ]; do :; done; echo quick",
-        p = pids.display()
-    );
+    // The command spins rather than sleeps until the escapee is out, to stay quick.
+    let run = with_escapee(&pids, ":", "echo quick");
     let result = run_in(&ctx, json!({"run": run})).await;
-    for pid in read_pids(&pids) {
-        // SAFETY: plain kill(2) of the process this test started.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-    }
-    let outputs = succeeded(result);
-    assert_eq!(outputs["stdout"], "quick\n");
-    let logs = ctx.logs();
-    assert!(logs.iter().any(|l| l == "quick"), "{logs:?}");
-    assert!(
-        logs.iter()
-            .any(|l| l.starts_with("[medic] stopped reading output held open")),
-        "{logs:?}"
-    );
+    kill_escapees_and_expect_held_open(&pids, &ctx);
+    assert_eq!(succeeded(result)["stdout"], "quick\n");
+    assert!(ctx.logs().iter().any(|l| l == "quick"));
 }
 
 #[tokio::test]
