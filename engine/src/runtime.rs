@@ -1023,22 +1023,26 @@ impl<'a> Drive<'a> {
                 .and_then(|items| items.get(i as usize))
                 .cloned()
         });
-        // Building the context copies every step's outputs; plain configs (most no-op and
-        // fan-out steps) skip it.
-        let templated = has_template(&Value::Object(step.with.clone()))
-            || step.env.values().any(|v| crate::expr::is_template(v));
+        // Building the context copies every step's outputs; plain configs (most steps)
+        // skip it, and their rendering, which would copy the config as it is.
+        let with = Value::Object(step.with.clone());
+        let templated =
+            has_template(&with) || step.env.values().any(|v| crate::expr::is_template(v));
         let ctx = if templated {
             self.context(item.as_ref())
         } else {
             Value::Null
         };
-        let rendered = self
-            .exec
-            .expr
-            .render_value(&Value::Object(step.with.clone()), &ctx);
-        let masked_input = match &rendered {
-            Ok(v) => Some(self.masker.mask_json(v)),
-            Err(_) => Some(self.masker.mask_json(&Value::Object(step.with.clone()))),
+        let (rendered, masked_input) = if templated {
+            let rendered = self.exec.expr.render_value(&with, &ctx);
+            let masked = match &rendered {
+                Ok(v) => self.masker.mask_json(v),
+                Err(_) => self.masker.mask_json(&with),
+            };
+            (rendered, Some(masked))
+        } else {
+            let masked = self.masker.mask_json(&with);
+            (Ok(with), Some(masked))
         };
         let start = AttemptStart {
             run_id: self.run_id.clone(),
