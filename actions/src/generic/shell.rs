@@ -9,6 +9,7 @@
 #[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
 mod clone;
 mod direct;
+mod inotify;
 mod lookup;
 mod outputs;
 mod process;

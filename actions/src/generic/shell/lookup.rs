@@ -17,13 +17,13 @@
 //! when the process has no inotify instance left.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
+
+use super::inotify::Inotify;
 
 /// Remembered lookups past which everything is forgotten, to bound memory.
 const MAX_REMEMBERED: usize = 1024;
@@ -55,7 +55,7 @@ static CACHE: Mutex<Option<Result<Watched, ()>>> = Mutex::new(None);
 
 /// Lookups remembered while no directory they searched has changed.
 struct Watched {
-    inotify: OwnedFd,
+    inotify: Inotify,
     /// Directories with a watch on them.
     directories: HashSet<PathBuf>,
     /// What `(PATH, program)` found.
@@ -64,14 +64,8 @@ struct Watched {
 
 impl Watched {
     fn new() -> io::Result<Self> {
-        // SAFETY: inotify_init1 takes flags and returns a new fd or -1.
-        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
         Ok(Watched {
-            // SAFETY: inotify_init1 returned a new fd that nothing else owns.
-            inotify: unsafe { OwnedFd::from_raw_fd(fd) },
+            inotify: Inotify::new()?,
             directories: HashSet::new(),
             found: HashMap::new(),
         })
@@ -102,23 +96,9 @@ impl Watched {
 
     /// Whether an event arrived since the last call (reading them all).
     fn changed(&mut self) -> bool {
-        let mut buf = [0u8; 4096];
         let mut changed = false;
-        loop {
-            // SAFETY: read writes at most `buf.len()` bytes into `buf`.
-            let n =
-                unsafe { libc::read(self.inotify.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            match n {
-                n if n > 0 => changed = true,
-                0 => return changed,
-                _ => match io::Error::last_os_error().kind() {
-                    io::ErrorKind::WouldBlock => return changed,
-                    io::ErrorKind::Interrupted => {}
-                    // Unreadable events cannot be trusted to be none.
-                    _ => return true,
-                },
-            }
-        }
+        // Events that could not be read cannot be trusted to be none.
+        self.inotify.drain(|_| changed = true).is_err() || changed
     }
 
     /// Watch `dir`; false when it cannot be watched or is a symbolic link.
@@ -129,14 +109,7 @@ impl Watched {
         if std::fs::symlink_metadata(dir).map_or(true, |m| !m.is_dir()) {
             return false;
         }
-        let Ok(name) = CString::new(dir.as_os_str().as_bytes()) else {
-            return false;
-        };
-        // SAFETY: `name` is a NUL-terminated path; the fd is our inotify instance.
-        let wd = unsafe {
-            libc::inotify_add_watch(self.inotify.as_raw_fd(), name.as_ptr(), WATCHED_EVENTS)
-        };
-        if wd < 0 {
+        if self.inotify.add_watch(dir, WATCHED_EVENTS).is_err() {
             return false;
         }
         self.directories.insert(dir.to_path_buf());

@@ -22,14 +22,14 @@
 //! before.
 
 use std::collections::HashSet;
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::inotify::Inotify;
 
 /// The private directory, created when a step first needs it.
 #[derive(Debug, Default)]
@@ -51,7 +51,7 @@ struct Kept {
 
 #[derive(Debug)]
 struct Watch {
-    inotify: OwnedFd,
+    inotify: Inotify,
     dir: PathBuf,
     /// Names handed out whose paths are not dropped yet.
     live: HashSet<OsString>,
@@ -147,20 +147,8 @@ impl ScratchDir {
 
 impl Watch {
     fn new(dir: &Path) -> io::Result<Watch> {
-        // SAFETY: inotify_init1 takes flags and returns a new fd or -1.
-        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: inotify_init1 returned a new fd that nothing else owns.
-        let inotify = unsafe { OwnedFd::from_raw_fd(fd) };
-        let name = CString::new(dir.as_os_str().as_bytes())?;
-        // SAFETY: `name` is a NUL-terminated path; the fd is our inotify instance.
-        let wd =
-            unsafe { libc::inotify_add_watch(inotify.as_raw_fd(), name.as_ptr(), WATCHED_EVENTS) };
-        if wd < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let inotify = Inotify::new()?;
+        inotify.add_watch(dir, WATCHED_EVENTS)?;
         Ok(Watch {
             inotify,
             dir: dir.to_path_buf(),
@@ -172,59 +160,31 @@ impl Watch {
 
     /// Take in every queued event. Names created that no live path has are removed.
     fn read_events(&mut self) {
-        // Aligned for `inotify_event`; room for many events with short names.
-        let mut buf = [0u64; 512];
-        loop {
-            // SAFETY: read writes at most the buffer's size into it.
-            let n = unsafe {
-                libc::read(
-                    self.inotify.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    std::mem::size_of_val(&buf),
-                )
-            };
-            let n = match usize::try_from(n) {
-                Ok(0) => return,
-                Ok(n) => n,
-                Err(_) => match io::Error::last_os_error().kind() {
-                    io::ErrorKind::WouldBlock => return,
-                    io::ErrorKind::Interrupted => continue,
-                    // Unreadable events cannot be trusted to be none.
-                    _ => {
-                        self.all_may_exist();
-                        return;
-                    }
-                },
-            };
-            // SAFETY: the kernel wrote `n` bytes of whole events into the buffer.
-            let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
-            self.take_in(bytes);
-        }
-    }
-
-    fn take_in(&mut self, mut bytes: &[u8]) {
-        const HEADER: usize = std::mem::size_of::<libc::inotify_event>();
-        while bytes.len() >= HEADER {
-            // SAFETY: a whole header is there; read unaligned, as names pad events.
-            let event: libc::inotify_event =
-                unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
-            let end = (HEADER + event.len as usize).min(bytes.len());
-            let name = &bytes[HEADER..end];
-            let name = OsStr::from_bytes(name.split(|&b| b == 0).next().unwrap_or_default());
-            bytes = &bytes[end..];
+        let Watch {
+            inotify,
+            dir,
+            live,
+            may_exist,
+            lost,
+        } = self;
+        let mut overflowed = false;
+        let read = inotify.drain(|event| {
             if event.mask & libc::IN_Q_OVERFLOW != 0 {
-                self.all_may_exist();
+                overflowed = true;
             } else if event.mask & (libc::IN_DELETE_SELF | libc::IN_MOVE_SELF | libc::IN_IGNORED)
                 != 0
             {
-                self.lost = true;
-            } else if self.live.contains(name) {
-                self.may_exist.insert(name.to_os_string());
-            } else if !name.is_empty() {
+                *lost = true;
+            } else if live.contains(event.name) {
+                may_exist.insert(event.name.to_os_string());
+            } else if !event.name.is_empty() {
                 // Created under a name whose step has ended (or was never given): by
                 // a process a step left behind. Nobody will read it.
-                let _ = std::fs::remove_file(self.dir.join(name));
+                let _ = std::fs::remove_file(dir.join(event.name));
             }
+        });
+        if overflowed || read.is_err() {
+            self.all_may_exist();
         }
     }
 
