@@ -434,21 +434,22 @@ async fn background_processes_are_killed_when_the_command_exits() {
     assert_all_gone(&read_pids(&pids)).await;
 }
 
-/// A command line that starts `sleep 30` in a session of its own (out of the step's
-/// group, holding its stdout and stderr), runs `wait` until the escapee has written its
-/// pid to `pids` (or the group kill could catch it before `setsid`), then `then`.
-fn with_escapee(pids: &Path, wait: &str, then: &str) -> String {
-    format!(
+/// Run a step that starts `sleep 30` in a session of its own (out of the step's group,
+/// holding its stdout and stderr), runs `wait` until the escapee has written its pid
+/// (or the group kill could catch it before `setsid`), then echoes `word`. Kills the
+/// escapee, checks that the step said it stopped reading output held open, and returns
+/// the step's outputs and logs.
+async fn run_with_escapee(wait: &str, word: &str) -> (Outputs, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = test_context(&[], dir.path());
+    let pids = dir.path().join("pids");
+    let run = format!(
         "setsid sh -c 'echo $$ > {p}; exec sleep 30' & \
-         while [ ! -s {p} ]; do {wait}; done; {then}",
+         while [ ! -s {p} ]; do {wait}; done; echo {word}",
         p = pids.display()
-    )
-}
-
-/// Kill the processes whose pids are in `pids`, and check that the step said it stopped
-/// reading output they held open.
-fn kill_escapees_and_expect_held_open(pids: &Path, ctx: &StepContext) {
-    for pid in read_pids(pids) {
+    );
+    let result = run_in(&ctx, json!({"run": run})).await;
+    for pid in read_pids(&pids) {
         // SAFETY: plain kill(2) of the process this test started.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
@@ -458,17 +459,13 @@ fn kill_escapees_and_expect_held_open(pids: &Path, ctx: &StepContext) {
             .any(|l| l.starts_with("[medic] stopped reading output held open")),
         "{logs:?}"
     );
+    (succeeded(result), logs)
 }
 
 #[tokio::test]
 async fn a_process_that_leaves_the_group_cannot_hold_the_step() {
-    let dir = tempfile::tempdir().unwrap();
-    let ctx = test_context(&[], dir.path());
-    let pids = dir.path().join("pids");
-    let run = with_escapee(&pids, "sleep 0.01", "echo started");
-    let result = run_in(&ctx, json!({"run": run})).await;
-    kill_escapees_and_expect_held_open(&pids, &ctx);
-    assert_eq!(succeeded(result)["stdout"], "started\n");
+    let (outputs, _) = run_with_escapee("sleep 0.01", "started").await;
+    assert_eq!(outputs["stdout"], "started\n");
 }
 
 /// A command that is still running after `QUIET_START` has its output read as it
@@ -491,15 +488,10 @@ async fn output_from_before_and_after_the_quiet_start_is_all_kept_in_order() {
 /// stdout: the step reads what is there, then waits for the rest only so long.
 #[tokio::test]
 async fn a_quick_command_whose_pipes_an_escaped_process_holds_still_ends() {
-    let dir = tempfile::tempdir().unwrap();
-    let ctx = test_context(&[], dir.path());
-    let pids = dir.path().join("pids");
     // The command spins rather than sleeps until the escapee is out, to stay quick.
-    let run = with_escapee(&pids, ":", "echo quick");
-    let result = run_in(&ctx, json!({"run": run})).await;
-    kill_escapees_and_expect_held_open(&pids, &ctx);
-    assert_eq!(succeeded(result)["stdout"], "quick\n");
-    assert!(ctx.logs().iter().any(|l| l == "quick"));
+    let (outputs, logs) = run_with_escapee(":", "quick").await;
+    assert_eq!(outputs["stdout"], "quick\n");
+    assert!(logs.iter().any(|l| l == "quick"));
 }
 
 #[tokio::test]
