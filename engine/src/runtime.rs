@@ -1033,17 +1033,17 @@ impl<'a> Drive<'a> {
         } else {
             Value::Null
         };
-        let (rendered, masked_input) = if templated {
-            let rendered = self.exec.expr.render_value(&with, &ctx);
-            let masked = match &rendered {
-                Ok(v) => self.masker.mask_json(v),
-                Err(_) => self.masker.mask_json(&with),
-            };
-            (rendered, Some(masked))
+        let rendered = if templated {
+            self.exec.expr.render_value(&with, &ctx)
         } else {
-            let masked = self.masker.mask_json(&with);
-            (Ok(with), Some(masked))
+            Ok(with)
         };
+        // Only a templated config fails to render; its input is then the config as
+        // written.
+        let masked_input = Some(match &rendered {
+            Ok(v) => self.masker.mask_json(v),
+            Err(_) => self.masker.mask_json(&Value::Object(step.with.clone())),
+        });
         let start = AttemptStart {
             run_id: self.run_id.clone(),
             step_key: key.to_string(),
