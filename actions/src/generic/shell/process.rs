@@ -103,9 +103,7 @@ pub(super) async fn run(spec: &Spec<'_>, ctx: &StepContext) -> io::Result<Finish
                         pump_if_open(err_open, &mut err, ctx)
                     );
                 };
-                if tokio::time::timeout(DRAIN_GRACE, readers).await.is_err() {
-                    ctx.log(HELD_OPEN);
-                }
+                drain_within_grace(readers, ctx).await;
             }
             status
         }
@@ -121,12 +119,8 @@ pub(super) async fn run(spec: &Spec<'_>, ctx: &StepContext) -> io::Result<Finish
             };
             // Background processes the command left would hold the pipes open forever.
             group.kill_leftovers();
-            if !drained
-                && tokio::time::timeout(DRAIN_GRACE, &mut readers)
-                    .await
-                    .is_err()
-            {
-                ctx.log(HELD_OPEN);
+            if !drained {
+                drain_within_grace(&mut readers, ctx).await;
             }
             status?
         }
@@ -138,8 +132,14 @@ pub(super) async fn run(spec: &Spec<'_>, ctx: &StepContext) -> io::Result<Finish
     })
 }
 
-const HELD_OPEN: &str =
-    "[medic] stopped reading output held open by a process outside the step's group";
+/// Read the pipes to their end, for at most [`DRAIN_GRACE`] once the command has exited
+/// and its group was killed; past that a process outside the group holds them open,
+/// and the log says so.
+async fn drain_within_grace(readers: impl std::future::Future<Output = ()>, ctx: &StepContext) {
+    if tokio::time::timeout(DRAIN_GRACE, readers).await.is_err() {
+        ctx.log("[medic] stopped reading output held open by a process outside the step's group");
+    }
+}
 
 /// How the leader's exit is awaited: its pidfd becoming readable, or (on a kernel
 /// without pidfds) a blocking `waitpid` on the blocking pool.
