@@ -87,11 +87,9 @@ impl ScratchDir {
             }) => dir.path().is_dir(),
             None => false,
         };
-        if !usable {
-            *kept = Some(self.make()?);
-        }
-        let Some(k) = kept.as_mut() else {
-            return Err(io::Error::other("the step directory is missing"));
+        let k = match kept.take() {
+            Some(k) if usable => kept.insert(k),
+            _ => kept.insert(self.make()?),
         };
         let name = OsString::from(format!("{stem}-{n}"));
         let path = k.dir.path().join(&name);
